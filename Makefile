@@ -1,0 +1,39 @@
+# hotline — the two commands a newcomer runs are `make demo` and `make test`.
+SHELL := /bin/bash
+UV ?= python3 -m uv
+STACK := deploy/local/stack.sh
+MARK := .local/test-started
+
+.PHONY: install up down status test lint typecheck check demo
+
+install: ## Python toolchain and the workspace (.venv) from the lock file
+	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check uv
+	@$(UV) sync --frozen --quiet
+
+up: install ## start Kafka + FerretDB (nothing when they already answer)
+	@$(STACK) up
+	@$(UV) run --frozen python -m hotline_shared.stackcheck
+
+down: ## stop what `make up` started
+	@$(STACK) down
+
+status:
+	@$(STACK) status
+
+lint:
+	@$(UV) run --frozen ruff check .
+	@$(UV) run --frozen ruff format --check .
+
+typecheck:
+	@$(UV) run --frozen mypy shared/hotline_shared services
+
+check: lint typecheck
+
+test: install ## every test; starts the stack when it is not up and stops what it started
+	@mkdir -p .local; rm -f $(MARK)
+	@$(STACK) up --mark $(MARK)
+	@rc=0; \
+	$(UV) run --frozen python -m hotline_shared.stackcheck && \
+	$(UV) run --frozen pytest $(PYTEST_ARGS) || rc=$$?; \
+	[ $$rc -eq 5 ] && { echo "pytest collected no tests"; rc=1; }; \
+	$(STACK) down --only $(MARK); exit $$rc
