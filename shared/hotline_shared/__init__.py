@@ -1,0 +1,1 @@
+"""What more than one hotline service needs: contracts, envelope, Kafka/Mongo factories, auth, crypto."""

@@ -1,0 +1,12 @@
+"""Sessions service settings (env prefix HOTLINE_SESSIONS_)."""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SessionsSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HOTLINE_SESSIONS_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8002

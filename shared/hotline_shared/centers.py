@@ -1,0 +1,64 @@
+"""The centers file (HOTLINE_CENTERS_FILE): one entry per center with its secrets and policy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+
+class Center(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    name: str
+    timezone: str = "UTC"
+    twilio_auth_token: SecretStr | None = None
+    amazon_connect_api_key: SecretStr | None = None
+    webhook_secret: SecretStr | None = None
+    caller_token_pepper: SecretStr
+    alert_webhook_url: str | None = None
+    alert_webhook_secret: SecretStr | None = None
+    policy: dict[str, Any] = Field(default_factory=dict, description="policy overrides")
+
+
+class CentersFileError(ValueError):
+    """The centers file does not parse; the message names the center and field."""
+
+
+class Centers:
+    def __init__(self, centers: list[Center]) -> None:
+        self._by_id = {c.id: c for c in centers}
+        if len(self._by_id) != len(centers):
+            raise CentersFileError("centers file: duplicate center id")
+
+    def get(self, center_id: str) -> Center | None:
+        return self._by_id.get(center_id)
+
+    def ids(self) -> list[str]:
+        return list(self._by_id)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._by_id.values())
+
+
+def load_centers(path: Path) -> Centers:
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise CentersFileError(f"centers file {path}: {exc}") from exc
+    if not isinstance(raw, list):
+        raise CentersFileError(f"centers file {path}: expected a list of centers")
+    centers = []
+    for index, entry in enumerate(raw):
+        label = entry.get("id", f"#{index}") if isinstance(entry, dict) else f"#{index}"
+        try:
+            centers.append(Center.model_validate(entry))
+        except ValidationError as exc:
+            fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors())
+            raise CentersFileError(
+                f"centers file {path}: center {label}: invalid {fields}"
+            ) from exc
+    return Centers(centers)

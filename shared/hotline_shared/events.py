@@ -1,0 +1,401 @@
+"""Event contract v1: CloudEvents envelope (structured JSON) and one frozen model per type.
+
+PHI rule: no event carries a phone number, a name, free text or a note. Callers appear
+only as `caller_token` (HMAC of the number with the center's pepper).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+
+from hotline_shared.ids import event_id_for
+
+# ---- topics -------------------------------------------------------------------------
+
+CONTACTS_TOPIC = "hotline.contacts.v1"
+RISK_TOPIC = "hotline.risk.v1"
+SESSIONS_TOPIC = "hotline.sessions.v1"
+FOLLOWUPS_TOPIC = "hotline.followups.v1"
+DLQ_TOPIC = "hotline.dlq.v1"
+ALL_TOPICS = (CONTACTS_TOPIC, RISK_TOPIC, SESSIONS_TOPIC, FOLLOWUPS_TOPIC, DLQ_TOPIC)
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# ---- shared vocabularies ------------------------------------------------------------
+
+
+class Provider(StrEnum):
+    TWILIO = "twilio"
+    AMAZON_CONNECT = "amazon-connect"
+    ASTERISK = "asterisk"
+    FREESWITCH = "freeswitch"
+    GENESYS = "genesys"
+    OTHER = "other"
+
+
+class Channel(StrEnum):
+    VOICE = "voice"
+    CHAT = "chat"
+    TEXT = "text"
+    OTHER = "other"
+
+
+class RiskLevel(StrEnum):
+    NONE = "none"
+    LOW = "low"
+    MODERATE = "moderate"
+    HIGH = "high"
+
+
+class FollowupKind(StrEnum):
+    CALLBACK = "callback"
+    EMS_CONFIRMATION = "ems-confirmation"
+    SAFETY_FOLLOW_UP = "safety-follow-up"
+    FOLLOW_UP = "follow-up"
+    CHECK_IN = "check-in"
+    CARING_CONTACT = "caring-contact"
+
+
+class AttemptOutcome(StrEnum):
+    REACHED = "reached"
+    NO_ANSWER = "no-answer"
+    VOICEMAIL = "voicemail"
+    WRONG_NUMBER = "wrong-number"
+    DECLINED = "declined"
+    ESCALATED = "escalated-to-imminent-risk"
+
+
+# ---- data payloads ------------------------------------------------------------------
+
+
+class ContactData(Frozen):
+    contact_id: str
+    provider: Provider
+    provider_contact_id: str
+    channel: Channel
+    occurred_at: AwareDatetime
+    caller_token: str | None
+    caller_reachable: bool
+
+
+class ContactQueuedData(ContactData):
+    queue_id: str | None = None
+
+
+class ContactAnsweredData(ContactData):
+    queued_at: AwareDatetime | None = None
+    counselor_id: str | None = None
+    leg: int = Field(default=1, ge=1)
+
+
+class ContactTransferredData(ContactData):
+    to_center_id: str | None = None
+    leg: int = Field(default=1, ge=1)
+
+
+class ContactEndedData(ContactData):
+    answered_at: AwareDatetime | None = None
+
+
+class ContactAbandonedData(ContactData):
+    queued_at: AwareDatetime | None = None
+
+
+class RiskOverride(Frozen):
+    level: RiskLevel
+    reason_code: str = Field(min_length=1, max_length=64)
+
+
+class RiskAssessedData(Frozen):
+    contact_id: str
+    screening_id: str
+    level: RiskLevel
+    computed_level: RiskLevel
+    rule_version: str
+    override: RiskOverride | None = None
+    assessed_by: str
+    assessed_at: AwareDatetime
+
+
+class EscalationReason(StrEnum):
+    ATTEMPT_IN_PROGRESS = "attempt-in-progress"
+    UNABLE_TO_STAY_SAFE = "unable-to-stay-safe"
+    UNWILLING_TO_STAY_SAFE = "unwilling-to-stay-safe"
+    THIRD_PARTY_REPORT = "third-party-report"
+
+
+class RiskEscalatedData(Frozen):
+    contact_id: str
+    escalation_id: str
+    reason: EscalationReason
+    actions: tuple[str, ...] = ()
+    escalated_by: str
+    escalated_at: AwareDatetime
+
+
+class RiskEmsConfirmedData(Frozen):
+    contact_id: str
+    escalation_id: str
+    reached: bool
+    confirmed_by: str
+    confirmed_at: AwareDatetime
+
+
+class SessionOpenedData(Frozen):
+    contact_id: str
+    session_id: str
+    leg: int = Field(ge=1)
+    counselor_id: str | None = None
+    previous_session_id: str | None = None
+    opened_at: AwareDatetime
+
+
+class SessionClosedData(Frozen):
+    contact_id: str
+    session_id: str
+    disposition: str
+    risk_level: RiskLevel
+    escalated: bool
+    followup_consent: bool
+    caring_contacts_consent: bool
+    caring_contacts_channel: str | None = None
+    caller_token: str | None = None
+    closed_by: str
+    closed_at: AwareDatetime
+
+
+class DocumentationOverdueData(Frozen):
+    contact_id: str
+    session_id: str | None
+    ended_at: AwareDatetime
+    overdue_at: AwareDatetime
+
+
+class FollowupData(Frozen):
+    contact_id: str
+    followup_id: str
+    kind: FollowupKind
+
+
+class FollowupScheduledData(FollowupData):
+    due_at: AwareDatetime
+    deadline_at: AwareDatetime
+    attempt_no: int = Field(ge=1)
+    policy_version: str
+
+
+class FollowupDueData(FollowupData):
+    due_at: AwareDatetime
+    attempt_no: int = Field(ge=1)
+
+
+class FollowupAttemptedData(FollowupData):
+    attempt_no: int = Field(ge=1)
+    outcome: AttemptOutcome
+    attempted_at: AwareDatetime
+
+
+class FollowupCompletedData(FollowupData):
+    completed_at: AwareDatetime
+
+
+class FollowupMissedData(FollowupData):
+    attempts: int = Field(ge=0)
+    missed_at: AwareDatetime
+
+
+class FollowupSlaData(FollowupData):
+    deadline_at: AwareDatetime
+    observed_at: AwareDatetime
+
+
+# ---- envelope -----------------------------------------------------------------------
+
+
+class Envelope(Frozen):
+    specversion: Literal["1.0"] = "1.0"
+    id: str = Field(min_length=1)
+    source: str = Field(min_length=1)
+    type: str
+    subject: str = Field(min_length=1, description="contact_id: the Kafka key")
+    time: AwareDatetime
+    datacontenttype: Literal["application/json"] = "application/json"
+    centerid: str = Field(min_length=1)
+    correlationid: str = Field(min_length=1)
+    data: Any
+
+    @property
+    def topic(self) -> str:
+        return TOPIC_OF_TYPE[self.type]
+
+
+class ContactStarted(Envelope):
+    type: Literal["hotline.contact.started.v1"] = "hotline.contact.started.v1"
+    data: ContactData
+
+
+class ContactQueued(Envelope):
+    type: Literal["hotline.contact.queued.v1"] = "hotline.contact.queued.v1"
+    data: ContactQueuedData
+
+
+class ContactAnswered(Envelope):
+    type: Literal["hotline.contact.answered.v1"] = "hotline.contact.answered.v1"
+    data: ContactAnsweredData
+
+
+class ContactTransferred(Envelope):
+    type: Literal["hotline.contact.transferred.v1"] = "hotline.contact.transferred.v1"
+    data: ContactTransferredData
+
+
+class ContactEnded(Envelope):
+    type: Literal["hotline.contact.ended.v1"] = "hotline.contact.ended.v1"
+    data: ContactEndedData
+
+
+class ContactAbandoned(Envelope):
+    type: Literal["hotline.contact.abandoned.v1"] = "hotline.contact.abandoned.v1"
+    data: ContactAbandonedData
+
+
+class RiskAssessed(Envelope):
+    type: Literal["hotline.risk.assessed.v1"] = "hotline.risk.assessed.v1"
+    data: RiskAssessedData
+
+
+class RiskEscalated(Envelope):
+    type: Literal["hotline.risk.escalated.v1"] = "hotline.risk.escalated.v1"
+    data: RiskEscalatedData
+
+
+class RiskEmsConfirmed(Envelope):
+    type: Literal["hotline.risk.ems-confirmed.v1"] = "hotline.risk.ems-confirmed.v1"
+    data: RiskEmsConfirmedData
+
+
+class SessionOpened(Envelope):
+    type: Literal["hotline.session.opened.v1"] = "hotline.session.opened.v1"
+    data: SessionOpenedData
+
+
+class SessionClosed(Envelope):
+    type: Literal["hotline.session.closed.v1"] = "hotline.session.closed.v1"
+    data: SessionClosedData
+
+
+class SessionDocumentationOverdue(Envelope):
+    type: Literal["hotline.session.documentation-overdue.v1"] = (
+        "hotline.session.documentation-overdue.v1"
+    )
+    data: DocumentationOverdueData
+
+
+class FollowupScheduled(Envelope):
+    type: Literal["hotline.followup.scheduled.v1"] = "hotline.followup.scheduled.v1"
+    data: FollowupScheduledData
+
+
+class FollowupDue(Envelope):
+    type: Literal["hotline.followup.due.v1"] = "hotline.followup.due.v1"
+    data: FollowupDueData
+
+
+class FollowupAttempted(Envelope):
+    type: Literal["hotline.followup.attempted.v1"] = "hotline.followup.attempted.v1"
+    data: FollowupAttemptedData
+
+
+class FollowupCompleted(Envelope):
+    type: Literal["hotline.followup.completed.v1"] = "hotline.followup.completed.v1"
+    data: FollowupCompletedData
+
+
+class FollowupMissed(Envelope):
+    type: Literal["hotline.followup.missed.v1"] = "hotline.followup.missed.v1"
+    data: FollowupMissedData
+
+
+class FollowupSlaAtRisk(Envelope):
+    type: Literal["hotline.followup.sla-at-risk.v1"] = "hotline.followup.sla-at-risk.v1"
+    data: FollowupSlaData
+
+
+class FollowupSlaBreached(Envelope):
+    type: Literal["hotline.followup.sla-breached.v1"] = "hotline.followup.sla-breached.v1"
+    data: FollowupSlaData
+
+
+EVENT_TYPES: dict[str, type[Envelope]] = {
+    cls.model_fields["type"].default: cls
+    for cls in (
+        ContactStarted, ContactQueued, ContactAnswered, ContactTransferred, ContactEnded,
+        ContactAbandoned, RiskAssessed, RiskEscalated, RiskEmsConfirmed, SessionOpened,
+        SessionClosed, SessionDocumentationOverdue, FollowupScheduled, FollowupDue,
+        FollowupAttempted, FollowupCompleted, FollowupMissed, FollowupSlaAtRisk,
+        FollowupSlaBreached,
+    )
+}  # fmt: skip
+
+_TOPIC_BY_PREFIX = {
+    "hotline.contact.": CONTACTS_TOPIC,
+    "hotline.risk.": RISK_TOPIC,
+    "hotline.session.": SESSIONS_TOPIC,
+    "hotline.followup.": FOLLOWUPS_TOPIC,
+}
+TOPIC_OF_TYPE: dict[str, str] = {
+    name: next(t for prefix, t in _TOPIC_BY_PREFIX.items() if name.startswith(prefix))
+    for name in EVENT_TYPES
+}
+
+
+class UnknownEventType(ValueError):
+    """A well-formed envelope of a type this version does not know (forward compatibility)."""
+
+
+def parse_event(raw: bytes | str) -> Envelope:
+    """Validate bytes as one of the v1 events; unknown fields and wrong types raise."""
+    head = _HEAD.validate_json(raw)
+    cls = EVENT_TYPES.get(head.type)
+    if cls is None:
+        raise UnknownEventType(head.type)
+    return cls.model_validate_json(raw)
+
+
+class _Head(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    type: str
+
+
+_HEAD = TypeAdapter(_Head)
+
+
+def new_event(
+    cls: type[Envelope],
+    *,
+    data: Frozen,
+    center_id: str,
+    source: str,
+    time: datetime,
+    cause: tuple[str, ...],
+) -> Envelope:
+    """Build an event whose id is derived from its cause, so republishing is harmless."""
+    type_name: str = cls.model_fields["type"].default
+    contact_id: str = getattr(data, "contact_id")  # noqa: B009 - every payload carries it
+    return cls(
+        id=event_id_for(type_name, *cause),
+        source=source,
+        type=type_name,
+        subject=contact_id,
+        time=time,
+        centerid=center_id,
+        correlationid=contact_id,
+        data=data,
+    )

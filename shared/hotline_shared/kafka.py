@@ -1,0 +1,174 @@
+"""The one Kafka factory: applies DESIGN.md §3 so no service has to remember it.
+
+- producer: idempotent (acks=all), every publish awaited;
+- consumer: a group id, offsets committed only after the handler returned (NACK_ON_ERROR),
+  reading from the earliest offset for a new group;
+- a failing handler is retried `retries` times with backoff, then the original bytes,
+  headers and the error go to hotline.dlq.v1 and the partition moves on;
+- every topic keyed by contact_id (the event's subject).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+import structlog
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from pydantic import ValidationError
+
+from hotline_shared.events import ALL_TOPICS, DLQ_TOPIC, Envelope, UnknownEventType, parse_event
+from hotline_shared.settings import KafkaSettings
+
+log = structlog.get_logger(__name__)
+
+Handler = Callable[[Envelope], Awaitable[None]]
+
+DLQ_HEADERS = ("hotline-dlq-error", "hotline-dlq-consumer", "hotline-dlq-topic")
+
+
+class EventBus:
+    """A service's connection to Kafka: publish events, subscribe handlers."""
+
+    def __init__(self, settings: KafkaSettings, *, client_id: str) -> None:
+        self.settings = settings
+        self.client_id = client_id
+        self.broker = KafkaBroker(
+            settings.bootstrap,
+            client_id=client_id,
+            enable_idempotence=True,  # forces acks=all: never lose an acknowledged event
+            request_timeout_ms=30_000,
+            graceful_timeout=15.0,
+        )
+
+    def topic(self, base: str) -> str:
+        return f"{self.settings.topic_prefix}{base}"
+
+    async def start(self) -> None:
+        await ensure_topics(self.settings)
+        await self.broker.start()
+
+    async def stop(self) -> None:
+        await self.broker.stop()
+
+    async def publish(self, event: Envelope) -> None:
+        """Publish and wait for the broker's acknowledgement (never fire-and-forget)."""
+        await self.broker.publish(
+            event.model_dump_json().encode(),
+            topic=self.topic(event.topic),
+            key=event.subject.encode(),
+            headers={"ce_type": event.type, "ce_id": event.id, "content-type": "application/json"},
+        )
+
+    async def publish_many(self, events: Iterable[Envelope]) -> None:
+        for event in events:
+            await self.publish(event)
+
+    def subscribe(self, *topics: str, group_id: str, handler: Handler) -> None:
+        """Register a reliable consumer; must be called before start()."""
+        consumer = _ReliableConsumer(self, group_id=group_id, handler=handler)
+        self.broker.subscriber(
+            *(self.topic(t) for t in topics),
+            group_id=group_id,
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            auto_offset_reset="earliest",
+            max_poll_interval_ms=600_000,
+            title=f"{group_id}:{','.join(topics)}",
+        )(consumer.consume)
+
+
+class _ReliableConsumer:
+    def __init__(self, bus: EventBus, *, group_id: str, handler: Handler) -> None:
+        self.bus = bus
+        self.group_id = group_id
+        self.handler = handler
+
+    async def consume(self, msg: KafkaMessage) -> None:
+        body: bytes = msg.body
+        try:
+            event = parse_event(body)
+        except UnknownEventType as exc:
+            log.info("event.skipped_unknown_type", consumer=self.group_id, type=str(exc))
+            return
+        except (ValidationError, ValueError) as exc:
+            await self._dead_letter(msg, f"unparseable event: {_describe(exc)}")
+            return
+        await self._handle_with_retries(msg, event)
+
+    async def _handle_with_retries(self, msg: KafkaMessage, event: Envelope) -> None:
+        attempts = self.bus.settings.retries
+        for attempt in range(1, attempts + 1):
+            try:
+                await self.handler(event)
+                return
+            except Exception as exc:
+                log.warning(
+                    "event.handler_failed",
+                    consumer=self.group_id,
+                    event_id=event.id,
+                    type=event.type,
+                    attempt=attempt,
+                    error=type(exc).__name__,
+                )
+                if attempt == attempts:
+                    await self._dead_letter(msg, _describe(exc))
+                    return
+                backoff = self.bus.settings.retry_backoff_ms / 1000 * 2 ** (attempt - 1)
+                await asyncio.sleep(backoff)  # backoff between retries, not synchronisation
+
+    async def _dead_letter(self, msg: KafkaMessage, error: str) -> None:
+        record: Any = msg.raw_message
+        headers = {k: v for k, v in (msg.headers or {}).items() if isinstance(v, str)}
+        headers.update(
+            {
+                "hotline-dlq-error": error[:1000],
+                "hotline-dlq-consumer": self.group_id,
+                "hotline-dlq-topic": record.topic,
+                "hotline-dlq-partition": str(record.partition),
+                "hotline-dlq-offset": str(record.offset),
+            }
+        )
+        await self.bus.broker.publish(
+            msg.body, topic=self.bus.topic(DLQ_TOPIC), key=record.key, headers=headers
+        )
+        log.error(
+            "event.dead_lettered",
+            consumer=self.group_id,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            error=error[:200],
+        )
+
+
+def _describe(exc: BaseException) -> str:
+    # Validation errors name fields, never echo values (values may hold PHI).
+    if isinstance(exc, ValidationError):
+        fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors())
+        return f"ValidationError: {fields}"
+    return f"{type(exc).__name__}: {str(exc)[:300]}"
+
+
+async def ensure_topics(settings: KafkaSettings, topics: Iterable[str] = ALL_TOPICS) -> None:
+    """Create hotline's topics with the configured partitions (already existing is fine)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [f"{settings.topic_prefix}{t}" for t in topics]
+        new = [
+            NewTopic(name, settings.partitions, settings.replication_factor)
+            for name in wanted
+            if name not in existing
+        ]
+        if new:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another replica was first
+                await admin.create_topics(new)
+    finally:
+        await admin.close()

@@ -1,0 +1,179 @@
+"""The one MongoDB factory (PyMongo's native async API) and the idempotency structures.
+
+Only the portable subset that MongoDB 7/8 and FerretDB both serve is used (DESIGN.md §2):
+no multi-document transactions, change streams or TTL indexes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import structlog
+from pymongo import ASCENDING, AsyncMongoClient, IndexModel
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from hotline_shared.events import Envelope, parse_event
+from hotline_shared.settings import MongoSettings
+
+log = structlog.get_logger(__name__)
+
+Document = dict[str, Any]
+
+
+def make_client(settings: MongoSettings) -> AsyncMongoClient[Document]:
+    """Majority writes, retryable writes, UTC-aware datetimes."""
+    return AsyncMongoClient(
+        settings.uri,
+        tz_aware=True,
+        w="majority",
+        retryWrites=True,
+        serverSelectionTimeoutMS=10_000,
+        appname="hotline",
+    )
+
+
+def database(
+    client: AsyncMongoClient[Document], settings: MongoSettings, name: str
+) -> AsyncDatabase[Document]:
+    """Each service owns one database, `hotline_<service>` (prefix isolates tests)."""
+    return client[f"{settings.database_prefix}{name}"]
+
+
+async def ensure_indexes(
+    db: AsyncDatabase[Document], indexes: Mapping[str, Sequence[IndexModel]]
+) -> None:
+    for collection, models in indexes.items():
+        if models:
+            await db[collection].create_indexes(list(models))
+
+
+async def ping(client: AsyncMongoClient[Document]) -> None:
+    await client.admin.command("ping")
+
+
+# ---- inbox ----------------------------------------------------------------------------
+
+
+class Inbox:
+    """A unique (consumer, event_id) record: the effect of an event happens at most once.
+
+    `record()` is the effect itself when the effect is "remember this event" (an insert
+    keyed by the event id); `once()` guards any other idempotent effect so that duplicate
+    deliveries, also concurrent ones from two consumers, skip it.
+    """
+
+    COLLECTION = "inbox"
+    INDEXES = (IndexModel([("consumer", ASCENDING), ("event_id", ASCENDING)], unique=True),)
+
+    def __init__(self, db: AsyncDatabase[Document], consumer: str) -> None:
+        self.collection: AsyncCollection[Document] = db[self.COLLECTION]
+        self.consumer = consumer
+
+    async def record(self, event_id: str, *, at: datetime, payload: Document | None = None) -> bool:
+        """Insert the inbox entry; True if this call was the first for (consumer, event_id)."""
+        try:
+            await self.collection.insert_one(
+                {
+                    "_id": f"{self.consumer}:{event_id}",
+                    "consumer": self.consumer,
+                    "event_id": event_id,
+                    "at": at,
+                    "payload": payload or {},
+                }
+            )
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def seen(self, event_id: str) -> bool:
+        found = await self.collection.find_one({"_id": f"{self.consumer}:{event_id}"}, {"_id": 1})
+        return found is not None
+
+    async def once(
+        self, event_id: str, *, at: datetime, effect: Callable[[], Awaitable[None]]
+    ) -> bool:
+        """Run an idempotent effect unless already done; record it only after it is durable.
+
+        A crash between the effect and the record re-runs the effect on redelivery, which is
+        why the effect must be idempotent (a keyed upsert or a conditional update).
+        """
+        if await self.seen(event_id):
+            return False
+        await effect()
+        return await self.record(event_id, at=at)
+
+
+async def apply_once(
+    collection: AsyncCollection[Document],
+    *,
+    doc_id: str,
+    event_id: str,
+    update: Document,
+    upsert: bool = False,
+    keep: int = 256,
+) -> bool:
+    """Apply `update` to one document unless `event_id` is already in its `applied` list.
+
+    The guard and the effect are one single-document write, so they cannot come apart.
+    """
+    guarded = dict(update)
+    push = dict(guarded.pop("$push", {}))
+    push["applied"] = {"$each": [event_id], "$slice": -keep}
+    guarded["$push"] = push
+    try:
+        result = await collection.update_one(
+            {"_id": doc_id, "applied": {"$ne": event_id}}, guarded, upsert=upsert
+        )
+    except DuplicateKeyError:
+        return False  # upsert raced with a document that already applied this event
+    return result.modified_count == 1 or result.upserted_id is not None
+
+
+# ---- outbox ---------------------------------------------------------------------------
+
+
+class Outbox:
+    """State change and the events it causes are written in one document (`outbox` array);
+    `flush` publishes them, then `$pull`s them. `relay` republishes what a crash left."""
+
+    FIELD = "outbox"
+
+    def __init__(
+        self,
+        collection: AsyncCollection[Document],
+        publish: Callable[[Envelope], Awaitable[None]],
+    ) -> None:
+        self.collection = collection
+        self.publish = publish
+
+    @staticmethod
+    def push(*events: Envelope) -> Document:
+        """The `$push` fragment that puts events in the same write as the state change."""
+        return {Outbox.FIELD: {"$each": [e.model_dump_json() for e in events]}}
+
+    async def flush(self, doc_id: Any) -> int:
+        doc = await self.collection.find_one({"_id": doc_id}, {self.FIELD: 1})
+        return await self._publish_pending(doc) if doc else 0
+
+    async def relay(self, limit: int = 500) -> int:
+        """Publish every pending event of every document (run periodically and at start)."""
+        published = 0
+        cursor = self.collection.find({f"{self.FIELD}.0": {"$exists": True}}, {self.FIELD: 1})
+        async for doc in cursor.limit(limit):
+            published += await self._publish_pending(doc)
+        return published
+
+    async def _publish_pending(self, doc: Document) -> int:
+        entries: list[str] = doc.get(self.FIELD) or []
+        for entry in entries:
+            await self.publish(parse_event(entry))
+        if entries:
+            # $pullAll by exact value: the portable form (FerretDB ignores $pull conditions).
+            await self.collection.update_one(
+                {"_id": doc["_id"]}, {"$pullAll": {self.FIELD: entries}}
+            )
+        return len(entries)

@@ -1,0 +1,137 @@
+"""What every hotline service process is: one FastAPI app + its Kafka subscribers + Mongo.
+
+`Runtime` holds the clients; `create_app` wires health, readiness, metrics, problem+json,
+the subscribers and periodic jobs into one lifespan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+import structlog
+import uvicorn
+from fastapi import APIRouter, FastAPI, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from hotline_shared.auth import TokenVerifier
+from hotline_shared.centers import Centers, load_centers
+from hotline_shared.clock import Clock, SystemClock
+from hotline_shared.kafka import EventBus
+from hotline_shared.mongo import Document, database, make_client, ping
+from hotline_shared.problems import install_problem_handlers, problem_response
+from hotline_shared.settings import KafkaSettings, MongoSettings, SecuritySettings
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class Runtime:
+    service: str
+    kafka: KafkaSettings
+    mongo: MongoSettings
+    security: SecuritySettings
+    bus: EventBus
+    client: AsyncMongoClient[Document]
+    db: AsyncDatabase[Document]
+    centers: Centers
+    verifier: TokenVerifier
+    clock: Clock = field(default_factory=SystemClock)
+
+
+def create_runtime(service: str, *, clock: Clock | None = None) -> Runtime:
+    kafka, mongo, security = KafkaSettings(), MongoSettings(), SecuritySettings()
+    client = make_client(mongo)
+    return Runtime(
+        service=service,
+        kafka=kafka,
+        mongo=mongo,
+        security=security,
+        bus=EventBus(kafka, client_id=f"hotline-{service}"),
+        client=client,
+        db=database(client, mongo, f"hotline_{service}"),
+        centers=load_centers(security.centers_file),
+        verifier=TokenVerifier(security),
+        clock=clock or SystemClock(),
+    )
+
+
+@dataclass(frozen=True)
+class Periodic:
+    """A job run every `seconds` for the life of the process (relays, timers, monitors)."""
+
+    name: str
+    seconds: float
+    run: Callable[[], Awaitable[object]]
+
+
+async def _run_periodic(job: Periodic) -> None:
+    while True:
+        try:
+            await job.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.error(
+                "periodic.failed", job=job.name, error=type(exc).__name__, detail=str(exc)[:200]
+            )
+        await asyncio.sleep(job.seconds)  # the job's schedule, not test synchronisation
+
+
+def create_app(
+    runtime: Runtime,
+    *,
+    title: str,
+    routers: Sequence[APIRouter] = (),
+    startup: Callable[[Runtime], Awaitable[None]] | None = None,
+    periodic: Sequence[Periodic] = (),
+) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if startup is not None:
+            await startup(runtime)
+        await runtime.bus.start()
+        tasks = [asyncio.create_task(_run_periodic(job), name=job.name) for job in periodic]
+        log.info("service.started", service=runtime.service)
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await runtime.bus.stop()
+            await runtime.client.close()
+
+    app = FastAPI(title=title, version="1", lifespan=lifespan)
+    install_problem_handlers(app)
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": runtime.service}
+
+    @app.get("/readyz", tags=["ops"], response_model=None)
+    async def readyz() -> Response | dict[str, str]:
+        try:
+            await asyncio.wait_for(ping(runtime.client), timeout=3)
+            kafka_ok = await runtime.bus.broker.ping(timeout=3)
+        except Exception as exc:
+            return problem_response(503, "Not ready", detail=type(exc).__name__)
+        if not kafka_ok:
+            return problem_response(503, "Not ready", detail="Kafka unreachable")
+        return {"status": "ready", "service": runtime.service}
+
+    @app.get("/metrics", tags=["ops"])
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def serve(app: FastAPI, *, host: str, port: int) -> None:
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

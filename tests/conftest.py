@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from hotline_shared.mongo import Document, make_client
+from hotline_shared.settings import KafkaSettings, MongoSettings
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from tests.support import unique
+
+
+@pytest.fixture
+def kafka_settings() -> KafkaSettings:
+    """Unique topics per test: hotline.* names behind a random prefix."""
+    return KafkaSettings(topic_prefix=unique("t") + ".", partitions=3, retry_backoff_ms=20)
+
+
+@pytest.fixture
+def mongo_settings() -> MongoSettings:
+    return MongoSettings(database_prefix=unique("t") + "_")
+
+
+@pytest.fixture
+async def mongo_client(mongo_settings: MongoSettings) -> AsyncIterator[AsyncMongoClient[Document]]:
+    client = make_client(mongo_settings)
+    yield client
+    for name in await client.list_database_names():
+        if name.startswith(mongo_settings.database_prefix):
+            await client.drop_database(name)
+    await client.close()
+
+
+@pytest.fixture
+async def db(
+    mongo_client: AsyncMongoClient[Document], mongo_settings: MongoSettings
+) -> AsyncDatabase[Document]:
+    return mongo_client[f"{mongo_settings.database_prefix}test"]
+
+
+@pytest.fixture
+def log_dir(tmp_path: Path) -> Path:
+    return tmp_path

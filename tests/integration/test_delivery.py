@@ -1,0 +1,221 @@
+"""Delivery rules of DESIGN.md §3 against the real Kafka broker and MongoDB wire database."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from hotline_shared.events import CONTACTS_TOPIC, DLQ_TOPIC, Envelope, parse_event
+from hotline_shared.kafka import EventBus
+from hotline_shared.mongo import Document, Inbox, Outbox, apply_once
+from hotline_shared.settings import KafkaSettings
+from pymongo.asynchronous.database import AsyncDatabase
+
+from tests.factories import T0, sample_event
+from tests.support import read_topic, unique, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+def started(n: int, contact: str = "c") -> Envelope:
+    return sample_event("hotline.contact.started.v1", id=f"evt-{n}", subject=f"{contact}-{n % 3}")
+
+
+@pytest.fixture
+async def bus(kafka_settings: KafkaSettings) -> AsyncIterator[EventBus]:
+    bus = EventBus(kafka_settings, client_id="test-producer")
+    await bus.start()
+    yield bus
+    await bus.stop()
+
+
+async def test_round_trip_through_real_kafka(kafka_settings: KafkaSettings) -> None:
+    received: list[Envelope] = []
+
+    async def handler(event: Envelope) -> None:
+        received.append(event)
+
+    bus = EventBus(kafka_settings, client_id="test")
+    bus.subscribe(CONTACTS_TOPIC, group_id=unique("g-"), handler=handler)
+    await bus.start()
+    try:
+        sent = [started(n) for n in range(10)]
+        for event in sent:
+            await bus.publish(event)
+        await wait_until(lambda: len(received) >= 10, what="10 events consumed")
+    finally:
+        await bus.stop()
+    assert sorted(e.id for e in received) == sorted(e.id for e in sent)
+    assert received[0] == next(e for e in sent if e.id == received[0].id)
+
+
+async def test_events_are_keyed_by_contact_id(bus: EventBus) -> None:
+    event = started(1)
+    await bus.publish(event)
+    records: list[Any] = await read_topic(
+        bus.settings.bootstrap, bus.topic(CONTACTS_TOPIC), expect=1
+    )
+    assert records[0].key == event.subject.encode()
+    assert json.loads(records[0].value)["id"] == event.id
+
+
+async def test_failing_handler_dead_letters_after_retries_and_partition_moves_on(
+    kafka_settings: KafkaSettings,
+) -> None:
+    attempts: dict[str, int] = {}
+    handled: list[str] = []
+
+    async def handler(event: Envelope) -> None:
+        attempts[event.id] = attempts.get(event.id, 0) + 1
+        if event.id == "poison":
+            raise RuntimeError("always fails")
+        handled.append(event.id)
+
+    bus = EventBus(kafka_settings.model_copy(update={"retries": 3}), client_id="test")
+    bus.subscribe(CONTACTS_TOPIC, group_id=unique("g-"), handler=handler)
+    await bus.start()
+    try:
+        # same key → same partition: the message after the poison one must still be processed
+        poison = sample_event("hotline.contact.started.v1", id="poison", subject="same")
+        after = sample_event("hotline.contact.started.v1", id="after", subject="same")
+        await bus.publish(poison)
+        await bus.publish(after)
+        await wait_until(lambda: "after" in handled, what="message after poison")
+        dead: list[Any] = await read_topic(
+            kafka_settings.bootstrap, bus.topic(DLQ_TOPIC), expect=1, settle=0.5
+        )
+    finally:
+        await bus.stop()
+    assert attempts["poison"] == 3
+    assert len(dead) == 1
+    assert dead[0].value == poison.model_dump_json().encode()  # the original bytes
+    headers = {k: v.decode() for k, v in dead[0].headers}
+    assert headers["hotline-dlq-topic"] == bus.topic(CONTACTS_TOPIC)
+    assert "RuntimeError" in headers["hotline-dlq-error"]
+    assert headers["ce_id"] == "poison"
+
+
+async def test_unparseable_message_goes_to_the_dlq_without_retries(
+    kafka_settings: KafkaSettings,
+) -> None:
+    handled: list[str] = []
+
+    async def handler(event: Envelope) -> None:
+        handled.append(event.id)
+
+    bus = EventBus(kafka_settings, client_id="test")
+    bus.subscribe(CONTACTS_TOPIC, group_id=unique("g-"), handler=handler)
+    await bus.start()
+    try:
+        await bus.broker.publish(b'{"type": "hotline.contact.started.v1", "id": 5}',
+                                 topic=bus.topic(CONTACTS_TOPIC), key=b"k")  # fmt: skip
+        await bus.publish(sample_event("hotline.contact.started.v1", id="good", subject="k"))
+        await wait_until(lambda: "good" in handled, what="good message")
+        dead: list[Any] = await read_topic(kafka_settings.bootstrap, bus.topic(DLQ_TOPIC), expect=1)
+    finally:
+        await bus.stop()
+    assert "ValidationError" in dict(dead[0].headers)["hotline-dlq-error"].decode()
+    assert handled == ["good"]
+
+
+async def test_inbox_ignores_a_duplicate_delivered_concurrently_by_two_consumers(
+    kafka_settings: KafkaSettings, db: AsyncDatabase[Document]
+) -> None:
+    await db[Inbox.COLLECTION].create_indexes(list(Inbox.INDEXES))
+    effects: list[str] = []
+
+    def make_handler() -> Any:
+        inbox = Inbox(db, consumer="followup-scheduler")
+
+        async def handler(event: Envelope) -> None:
+            if await inbox.record(event.id, at=T0):
+                effects.append(event.id)
+
+        return handler
+
+    # Two consumer groups both receive every event: each event is a concurrent duplicate.
+    buses = [EventBus(kafka_settings, client_id=f"c{i}") for i in range(2)]
+    for bus in buses:
+        bus.subscribe(CONTACTS_TOPIC, group_id=unique("g-"), handler=make_handler())
+    for bus in buses:
+        await bus.start()
+    try:
+        for n in range(50):
+            await buses[0].publish(started(n))
+        await wait_until(
+            lambda: _count(db[Inbox.COLLECTION], 50), what="50 inbox entries", timeout=30
+        )
+        # wait until both consumers processed everything (the second delivery of each)
+        await wait_until(lambda: _all_consumed(buses), what="both groups consumed", timeout=30)
+    finally:
+        for bus in buses:
+            await bus.stop()
+    assert sorted(effects) == sorted(f"evt-{n}" for n in range(50))
+
+
+async def test_inbox_record_is_won_by_exactly_one_of_many_concurrent_callers(
+    db: AsyncDatabase[Document],
+) -> None:
+    await db[Inbox.COLLECTION].create_indexes(list(Inbox.INDEXES))
+    inboxes = [Inbox(db, consumer="c") for _ in range(8)]
+    results = await asyncio.gather(*(i.record("evt-1", at=T0) for i in inboxes))
+    assert results.count(True) == 1
+
+
+async def test_apply_once_applies_an_event_to_a_document_once(db: AsyncDatabase[Document]) -> None:
+    col = db["counters"]
+    update = {"$inc": {"n": 1}}
+    outcomes = await asyncio.gather(
+        *(apply_once(col, doc_id="a", event_id="e1", update=update, upsert=True) for _ in range(5))
+    )
+    assert outcomes.count(True) == 1
+    assert await apply_once(col, doc_id="a", event_id="e2", update=update)
+    doc = await col.find_one({"_id": "a"})
+    assert doc is not None and doc["n"] == 2
+
+
+async def test_outbox_relay_publishes_what_a_crash_left_behind(
+    kafka_settings: KafkaSettings, db: AsyncDatabase[Document], bus: EventBus
+) -> None:
+    col = db["contacts"]
+    events = [started(1), started(2)]
+    # "write" happened, then the process died before "publish":
+    await col.insert_one({"_id": "c-1", "state": "started", "outbox": []})
+    await col.update_one(
+        {"_id": "c-1"}, {"$set": {"state": "queued"}, "$push": Outbox.push(*events)}
+    )
+
+    outbox = Outbox(col, bus.publish)
+    assert await outbox.relay() == 2
+
+    records: list[Any] = await read_topic(
+        kafka_settings.bootstrap, bus.topic(CONTACTS_TOPIC), expect=2, settle=0.3
+    )
+    assert sorted(parse_event(r.value).id for r in records) == ["evt-1", "evt-2"]
+    doc = await col.find_one({"_id": "c-1"})
+    assert doc is not None and doc["outbox"] == [] and doc["state"] == "queued"
+    assert await outbox.relay() == 0  # nothing left to publish
+
+
+async def _count(collection: Any, n: int) -> bool:
+    return bool(await collection.count_documents({}) >= n)
+
+
+async def _all_consumed(buses: list[EventBus]) -> bool:
+    # Every group committed up to the end of every partition.
+    for bus in buses:
+        for sub in bus.broker.subscribers:
+            consumer = getattr(sub, "consumer", None)
+            if consumer is None:
+                return False
+            partitions = consumer.assignment()
+            if not partitions:
+                return False
+            ends = await consumer.end_offsets(list(partitions))
+            for tp in partitions:
+                if await consumer.committed(tp) != ends[tp]:
+                    return False
+    return True

@@ -1,0 +1,87 @@
+import json
+
+import pytest
+from hotline_shared.events import (
+    CONTACTS_TOPIC,
+    EVENT_TYPES,
+    TOPIC_OF_TYPE,
+    ContactAbandoned,
+    ContactAbandonedData,
+    UnknownEventType,
+    new_event,
+    parse_event,
+)
+from pydantic import ValidationError
+
+from tests.factories import SAMPLE_DATA, T0, sample_envelope, sample_event
+
+ALL_TYPES = sorted(EVENT_TYPES)
+
+
+@pytest.mark.parametrize("event_type", ALL_TYPES)
+def test_every_event_round_trips_through_json(event_type: str) -> None:
+    event = sample_event(event_type)
+    again = parse_event(event.model_dump_json())
+    assert again == event
+    assert type(again) is EVENT_TYPES[event_type]
+
+
+@pytest.mark.parametrize("event_type", ALL_TYPES)
+def test_unknown_data_field_is_rejected_with_its_name(event_type: str) -> None:
+    body = sample_envelope(event_type, data={**SAMPLE_DATA[event_type], "caller_phone": "x"})
+    with pytest.raises(ValidationError) as err:
+        parse_event(json.dumps(body))
+    assert "caller_phone" in str(err.value)
+
+
+@pytest.mark.parametrize("event_type", ALL_TYPES)
+def test_unknown_envelope_field_is_rejected_with_its_name(event_type: str) -> None:
+    with pytest.raises(ValidationError) as err:
+        parse_event(json.dumps(sample_envelope(event_type, extra_attr="x")))
+    assert "extra_attr" in str(err.value)
+
+
+@pytest.mark.parametrize("event_type", ALL_TYPES)
+def test_wrong_type_is_rejected_with_the_field_named(event_type: str) -> None:
+    data = {**SAMPLE_DATA[event_type], "contact_id": {"not": "a string"}}
+    with pytest.raises(ValidationError) as err:
+        parse_event(json.dumps(sample_envelope(event_type, data=data)))
+    assert "contact_id" in str(err.value)
+
+
+def test_naive_timestamps_are_rejected() -> None:
+    body = sample_envelope("hotline.contact.started.v1", time="2026-11-27T18:00:00")
+    with pytest.raises(ValidationError) as err:
+        parse_event(json.dumps(body))
+    assert "time" in str(err.value)
+
+
+def test_events_are_frozen() -> None:
+    event = sample_event("hotline.contact.started.v1")
+    with pytest.raises(ValidationError):
+        event.id = "other"  # type: ignore[misc]
+
+
+def test_unknown_event_type_is_reported_as_such() -> None:
+    body = sample_envelope("hotline.contact.started.v1", type="hotline.contact.teleported.v9")
+    with pytest.raises(UnknownEventType):
+        parse_event(json.dumps(body))
+
+
+def test_every_type_has_a_topic_by_its_family() -> None:
+    assert TOPIC_OF_TYPE["hotline.contact.abandoned.v1"] == CONTACTS_TOPIC
+    for name, topic in TOPIC_OF_TYPE.items():
+        family = name.split(".")[1]
+        assert family in topic
+
+
+def test_new_event_derives_its_id_from_the_cause() -> None:
+    data = ContactAbandonedData.model_validate(SAMPLE_DATA["hotline.contact.abandoned.v1"])
+    make = lambda: new_event(  # noqa: E731
+        ContactAbandoned, data=data, center_id="center-01", source="hotline/intake",
+        time=T0, cause=("twilio", "CA1", "abandoned"),
+    )  # fmt: skip
+    first, second = make(), make()
+    assert first.id == second.id
+    assert first.subject == data.contact_id
+    assert first.topic == CONTACTS_TOPIC
