@@ -1,0 +1,250 @@
+"""The contact state machine: started → queued → answered → (transferred) → ended,
+or queued → abandoned. Pure: facts in, state and events-to-emit out.
+
+Providers report facts ("observations") late, twice, and out of order. The machine
+- records each provider event once (its dedupe key: sequence number or event id);
+- keeps the first time reported for each milestone;
+- emits each milestone at most once, always in the canonical order, and never one that
+  an already emitted later milestone has overtaken (forward-only);
+- holds a milestone back while one it implies is still unknown (answered, abandoned and
+  transferred imply queued) until `settle_after` has passed, then infers it;
+- holds `ended` back until the outcome is settled (answered, abandoned, known never to have
+  queued) or `settle_after` has passed, because Twilio reports a queue's outcome in a
+  separate callback that may come after the call's "completed" status.
+
+Abandoned means the caller left the queue before any counselor answered. How each provider
+says so is decided in its parser (adapters/), where the rule is written down: Twilio
+QueueResult=hangup; Amazon Connect DISCONNECTED with queueInfo and no connected-to-agent
+timestamp; Genesys acd.end acdOutcome=ABANDON; PBX bridges post an explicit "abandoned".
+An abandoned contact is terminal: it emits no `ended`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from hotline_shared.events import Channel, Provider
+
+DEFAULT_SETTLE = timedelta(minutes=2)
+
+
+class Milestone(StrEnum):
+    STARTED = "started"
+    QUEUED = "queued"
+    ANSWERED = "answered"
+    ABANDONED = "abandoned"
+    TRANSFERRED = "transferred"
+    ENDED = "ended"
+
+
+ORDER = tuple(Milestone)  # canonical emission order (answered and abandoned exclude each other)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What one provider message says about one contact, normalized."""
+
+    provider: Provider
+    provider_contact_id: str
+    key: str  # identity of the provider event (sequence number, event id)
+    occurred_at: datetime
+    channel: Channel = Channel.VOICE
+    times: dict[Milestone, datetime] = field(default_factory=dict)
+    queue_wait_seconds: float | None = None  # Twilio: seconds the caller spent in queue
+    bridged: bool = False  # Twilio: the queue connected the caller to a counselor
+    outcome_final: bool = False  # an `ended` that already says everything (no later outcome)
+    caller_number: str | None = None  # E.164; PHI, never leaves intake unencrypted
+    caller_withheld: bool = False
+    counselor_id: str | None = None
+    to_center_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ContactState:
+    contact_id: str
+    provider: Provider
+    provider_contact_id: str
+    channel: Channel
+    times: dict[Milestone, datetime] = field(default_factory=dict)
+    emitted: tuple[Milestone, ...] = ()
+    seen: tuple[str, ...] = ()
+    inferred: frozenset[Milestone] = frozenset()  # times derived, not reported
+    queue_wait_seconds: float | None = None
+    bridged: bool = False
+    outcome_final: bool = False
+    counselor_id: str | None = None
+    to_center_id: str | None = None
+
+    @property
+    def status(self) -> Milestone | None:
+        return self.emitted[-1] if self.emitted else None
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in (Milestone.ENDED, Milestone.ABANDONED)
+
+
+def new_contact(contact_id: str, obs: Observation) -> ContactState:
+    return ContactState(
+        contact_id=contact_id,
+        provider=obs.provider,
+        provider_contact_id=obs.provider_contact_id,
+        channel=obs.channel,
+    )
+
+
+# A milestone that implies another: a counselor answers, and a caller abandons or is
+# transferred, only from the queue.
+IMPLIES = {
+    Milestone.ANSWERED: Milestone.QUEUED,
+    Milestone.ABANDONED: Milestone.QUEUED,
+    Milestone.TRANSFERRED: Milestone.QUEUED,
+}
+
+
+def observe(
+    state: ContactState,
+    obs: Observation,
+    *,
+    now: datetime,
+    settle_after: timedelta = DEFAULT_SETTLE,
+) -> tuple[ContactState, list[Milestone]]:
+    """Merge one observation; return the new state and the milestones to emit, in order."""
+    if obs.key in state.seen:
+        return state, []
+    merged = _merge(state, obs)
+    return settle(merged, now=now, settle_after=settle_after)
+
+
+def settle(
+    state: ContactState, *, now: datetime, settle_after: timedelta = DEFAULT_SETTLE
+) -> tuple[ContactState, list[Milestone]]:
+    """Emit what has become emittable (also called by the periodic settle job)."""
+    state = _infer_implied(state, now=now, settle_after=settle_after)
+    emit: list[Milestone] = []
+    emitted = list(state.emitted)
+    for milestone in ORDER:
+        if milestone in emitted:
+            continue
+        implied = IMPLIES.get(milestone)
+        if milestone in state.times and implied is not None and implied not in state.times:
+            break  # hold this and everything after it until the implied milestone is known
+        if not _ready(state, milestone, emitted, now, settle_after):
+            continue
+        if emitted and ORDER.index(emitted[-1]) > ORDER.index(milestone):
+            continue  # overtaken: forward-only
+        emitted.append(milestone)
+        emit.append(milestone)
+    return replace(state, emitted=tuple(emitted)), emit
+
+
+def _infer_implied(state: ContactState, *, now: datetime, settle_after: timedelta) -> ContactState:
+    times, inferred = dict(state.times), set(state.inferred)
+    for milestone, implied in IMPLIES.items():
+        when = times.get(milestone)
+        if when is not None and implied not in times and now >= when + settle_after:
+            times[implied] = when
+            inferred.add(implied)
+    return replace(state, times=times, inferred=frozenset(inferred))
+
+
+def _ready(
+    state: ContactState,
+    milestone: Milestone,
+    emitted: list[Milestone],
+    now: datetime,
+    settle_after: timedelta,
+) -> bool:
+    times = state.times
+    if Milestone.ABANDONED in emitted:
+        return False  # terminal
+    match milestone:
+        case Milestone.STARTED:
+            return bool(times)
+        case Milestone.ABANDONED:
+            return _abandoned(state, now, settle_after) and Milestone.ANSWERED not in emitted
+        case Milestone.ENDED:
+            return (
+                Milestone.ENDED in times
+                and _settled(state, now, settle_after)
+                and not (_abandoned(state, now, settle_after))
+            )
+        case _:
+            return milestone in times
+
+
+def _settled(state: ContactState, now: datetime, settle_after: timedelta) -> bool:
+    """Whether the contact's outcome can no longer change."""
+    times = state.times
+    return (
+        state.outcome_final
+        or Milestone.ANSWERED in times
+        or Milestone.ABANDONED in times
+        or Milestone.TRANSFERRED in times
+        or (Milestone.ENDED in times and now >= times[Milestone.ENDED] + settle_after)
+    )
+
+
+def _abandoned(state: ContactState, now: datetime, settle_after: timedelta) -> bool:
+    """Left the queue before any counselor answered: said so by the provider, or inferred
+    when a queued contact ended, settled, with no answer and no transfer."""
+    times = state.times
+    if Milestone.ANSWERED in times:
+        return False
+    if Milestone.ABANDONED in times:
+        return True
+    return (
+        Milestone.QUEUED in times
+        and Milestone.ENDED in times
+        and Milestone.TRANSFERRED not in times
+        and _settled(state, now, settle_after)
+    )
+
+
+def abandoned_at(state: ContactState) -> datetime | None:
+    return state.times.get(Milestone.ABANDONED) or state.times.get(Milestone.ENDED)
+
+
+def _merge(state: ContactState, obs: Observation) -> ContactState:
+    times, inferred = dict(state.times), set(state.inferred)
+    for milestone, when in obs.times.items():
+        if milestone not in times or milestone in inferred:
+            times[milestone] = when  # the first report wins over later ones and over inference
+            inferred.discard(milestone)
+    wait = state.queue_wait_seconds if obs.queue_wait_seconds is None else obs.queue_wait_seconds
+    bridged = state.bridged or obs.bridged
+    if wait is not None:
+        # Twilio queue results carry a wait, not times: the caller was enqueued when the
+        # application picked up (in-progress); a bridged caller was answered after the wait.
+        if Milestone.QUEUED not in times:
+            times[Milestone.QUEUED] = obs.occurred_at - timedelta(seconds=wait)
+            inferred.add(Milestone.QUEUED)
+        if bridged and (Milestone.ANSWERED not in times or Milestone.ANSWERED in inferred):
+            times[Milestone.ANSWERED] = times[Milestone.QUEUED] + timedelta(seconds=wait)
+            inferred.add(Milestone.ANSWERED)
+    if times and (Milestone.STARTED not in times or Milestone.STARTED in inferred):
+        times[Milestone.STARTED] = min(times.values())
+        inferred.add(Milestone.STARTED)
+    return replace(
+        state,
+        times=times,
+        inferred=frozenset(inferred),
+        seen=(*state.seen, obs.key),
+        queue_wait_seconds=wait,
+        bridged=bridged,
+        outcome_final=state.outcome_final or obs.outcome_final,
+        counselor_id=state.counselor_id or obs.counselor_id,
+        to_center_id=state.to_center_id or obs.to_center_id,
+    )
+
+
+def wait_seconds(state: ContactState) -> float | None:
+    queued, answered = state.times.get(Milestone.QUEUED), state.times.get(Milestone.ANSWERED)
+    return (answered - queued).total_seconds() if queued and answered else None
+
+
+def handle_seconds(state: ContactState) -> float | None:
+    answered, ended = state.times.get(Milestone.ANSWERED), state.times.get(Milestone.ENDED)
+    return (ended - answered).total_seconds() if answered and ended else None
