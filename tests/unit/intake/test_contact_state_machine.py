@@ -134,7 +134,7 @@ def test_an_overtaken_milestone_is_never_emitted_backwards() -> None:
 
 def test_queued_and_ended_without_answer_is_inferred_abandoned_after_settling() -> None:
     obs = observations("esl", "abandoned")
-    state, emitted = run(obs, now=seq.at(41))
+    _, emitted = run(obs, now=seq.at(41))
     assert emitted == ABANDONED
 
 
@@ -142,7 +142,7 @@ def test_never_connected_call_ends_at_once_without_abandonment() -> None:
     form = seq.twilio_status("CA-busy", "no-answer", 0, 5)
     o = twilio.parse(form, received_at=seq.at(6))
     assert o is not None
-    state, emitted = observe(new_contact("c", o), o, now=seq.at(6))
+    _, emitted = observe(new_contact("c", o), o, now=seq.at(6))
     assert emitted == [M.STARTED, M.ENDED]
 
 
