@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hotline_shared.mongo import Document, make_client
@@ -43,3 +44,20 @@ async def db(
 @pytest.fixture
 def log_dir(tmp_path: Path) -> Path:
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def dev_centers() -> Any:
+    from hotline_shared.centers import load_centers
+    from hotline_shared.settings import DEV_CENTERS_FILE
+
+    return load_centers(DEV_CENTERS_FILE)
+
+
+def token_for(role: str, centers: list[str], sub: str = "user-1") -> str:
+    from hotline_shared.auth import mint_token
+    from hotline_shared.settings import SecuritySettings
+
+    secret = SecuritySettings().jwt_secret
+    assert secret is not None
+    return mint_token(secret.get_secret_value(), sub=sub, role=role, centers=centers)

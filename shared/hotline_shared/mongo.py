@@ -177,3 +177,28 @@ class Outbox:
                 {"_id": doc["_id"]}, {"$pullAll": {self.FIELD: entries}}
             )
         return len(entries)
+
+
+# ---- metrics --------------------------------------------------------------------------
+
+
+def metric_entries(values: Mapping[str, float | int | None]) -> list[Document]:
+    """A document's contribution to `sum_metrics`: [{"m": name, "v": value}, ...]."""
+    return [{"m": name, "v": value} for name, value in values.items() if value is not None]
+
+
+async def sum_metrics(
+    collection: AsyncCollection[Document], match: Document, *, field: str = "metrics"
+) -> dict[str, float]:
+    """Sum every metric over the matching documents in one pipeline.
+
+    One accumulator grouped by metric name, because FerretDB 1.24 computes only the first
+    accumulator of a $group correctly (the others come back 0).
+    """
+    pipeline: list[Document] = [
+        {"$match": match},
+        {"$unwind": f"${field}"},
+        {"$group": {"_id": f"${field}.m", "v": {"$sum": f"${field}.v"}}},
+    ]
+    cursor = await collection.aggregate(pipeline)
+    return {doc["_id"]: doc["v"] async for doc in cursor}

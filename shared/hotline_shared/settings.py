@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 from pydantic import Field, SecretStr
@@ -39,3 +40,9 @@ class SecuritySettings(BaseSettings):
         description="base64 of 32 bytes: wraps the per-center data keys (dev default)",
     )
     centers_file: Path = DEV_CENTERS_FILE
+
+    def master_key_bytes(self) -> bytes:
+        key = base64.b64decode(self.master_key.get_secret_value())
+        if len(key) != 32:
+            raise ValueError("HOTLINE_MASTER_KEY must be base64 of 32 bytes")
+        return key

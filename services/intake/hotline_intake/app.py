@@ -2,10 +2,52 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi import FastAPI
-from hotline_shared.service import create_app, create_runtime
+from hotline_shared.keystore import load_keyring
+from hotline_shared.mongo import Inbox, ensure_indexes
+from hotline_shared.service import Periodic, Runtime, create_app, create_runtime
+
+from hotline_intake.adapters import contacts, records
+from hotline_intake.entrypoints import contacts as contact_routes
+from hotline_intake.entrypoints import webhooks
+from hotline_intake.service_layer import Intake, settle_due
+from hotline_intake.settings import IntakeSettings
 
 
-def build_app() -> FastAPI:
-    runtime = create_runtime("intake")
-    return create_app(runtime, title="hotline intake")
+def build_app(runtime: Runtime | None = None, settings: IntakeSettings | None = None) -> FastAPI:
+    runtime = runtime or create_runtime("intake")
+    settings = settings or IntakeSettings()
+    holder: dict[str, Intake] = {}
+
+    def intake() -> Intake:
+        return holder["intake"]
+
+    async def startup(rt: Runtime) -> None:
+        await ensure_indexes(rt.db, {contacts.COLLECTION: contacts.INDEXES, **records.INDEXES,
+                                     Inbox.COLLECTION: Inbox.INDEXES})  # fmt: skip
+        keyring = await load_keyring(rt.db, rt.security.master_key_bytes(), rt.centers.ids())
+        holder["intake"] = Intake(
+            db=rt.db, bus=rt.bus, centers=rt.centers, keyring=keyring, clock=rt.clock,
+            settle_after=timedelta(seconds=settings.settle_seconds),
+            service_level_seconds=settings.service_level_seconds,
+        )  # fmt: skip
+
+    async def relay() -> None:
+        for name in ("contacts", "screenings", "escalations"):
+            await intake().outbox(name).relay()
+
+    return create_app(
+        runtime,
+        title="hotline intake",
+        routers=[
+            webhooks.build_router(intake, settings.public_url, settings.max_body_bytes),
+            contact_routes.build_router(intake, runtime.verifier),
+        ],
+        startup=startup,
+        periodic=[
+            Periodic("outbox-relay", 5.0, relay),
+            Periodic("settle-contacts", 5.0, lambda: settle_due(intake())),
+        ],
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -10,3 +11,9 @@ class IntakeSettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8001
+    public_url: str | None = Field(
+        default=None, description="what the proxy in front exposes, for Twilio signatures"
+    )
+    settle_seconds: float = Field(default=120, ge=0, description="wait for a late outcome")
+    service_level_seconds: int = Field(default=20, ge=1)
+    max_body_bytes: int = Field(default=65_536, ge=1024)

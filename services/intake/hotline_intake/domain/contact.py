@@ -71,6 +71,7 @@ class ContactState:
     emitted: tuple[Milestone, ...] = ()
     seen: tuple[str, ...] = ()
     inferred: frozenset[Milestone] = frozenset()  # times derived, not reported
+    noticed: dict[Milestone, datetime] = field(default_factory=dict)  # when we learned of each
     queue_wait_seconds: float | None = None
     bridged: bool = False
     outcome_final: bool = False
@@ -114,7 +115,7 @@ def observe(
     """Merge one observation; return the new state and the milestones to emit, in order."""
     if obs.key in state.seen:
         return state, []
-    merged = _merge(state, obs)
+    merged = _merge(state, obs, now=now)
     return settle(merged, now=now, settle_after=settle_after)
 
 
@@ -143,8 +144,8 @@ def settle(
 def _infer_implied(state: ContactState, *, now: datetime, settle_after: timedelta) -> ContactState:
     times, inferred = dict(state.times), set(state.inferred)
     for milestone, implied in IMPLIES.items():
-        when = times.get(milestone)
-        if when is not None and implied not in times and now >= when + settle_after:
+        when, noticed = times.get(milestone), state.noticed.get(milestone)
+        if when is not None and implied not in times and now >= (noticed or when) + settle_after:
             times[implied] = when
             inferred.add(implied)
     return replace(state, times=times, inferred=frozenset(inferred))
@@ -183,8 +184,14 @@ def _settled(state: ContactState, now: datetime, settle_after: timedelta) -> boo
         or Milestone.ANSWERED in times
         or Milestone.ABANDONED in times
         or Milestone.TRANSFERRED in times
-        or (Milestone.ENDED in times and now >= times[Milestone.ENDED] + settle_after)
+        or (Milestone.ENDED in times and now >= _noticed(state, Milestone.ENDED) + settle_after)
     )
+
+
+def _noticed(state: ContactState, milestone: Milestone) -> datetime:
+    """Windows run from when we learned of a milestone, not from when it happened:
+    a provider that delivers late still gets its full window for the rest."""
+    return state.noticed.get(milestone) or state.times[milestone]
 
 
 def _abandoned(state: ContactState, now: datetime, settle_after: timedelta) -> bool:
@@ -207,8 +214,11 @@ def abandoned_at(state: ContactState) -> datetime | None:
     return state.times.get(Milestone.ABANDONED) or state.times.get(Milestone.ENDED)
 
 
-def _merge(state: ContactState, obs: Observation) -> ContactState:
+def _merge(state: ContactState, obs: Observation, *, now: datetime) -> ContactState:
     times, inferred = dict(state.times), set(state.inferred)
+    noticed = dict(state.noticed)
+    for milestone in obs.times:
+        noticed.setdefault(milestone, now)
     for milestone, when in obs.times.items():
         if milestone not in times or milestone in inferred:
             times[milestone] = when  # the first report wins over later ones and over inference
@@ -231,6 +241,7 @@ def _merge(state: ContactState, obs: Observation) -> ContactState:
         state,
         times=times,
         inferred=frozenset(inferred),
+        noticed=noticed,
         seen=(*state.seen, obs.key),
         queue_wait_seconds=wait,
         bridged=bridged,

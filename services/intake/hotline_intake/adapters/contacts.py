@@ -1,0 +1,163 @@
+"""MongoDB storage of contacts: state, encrypted caller number, outbox, KPI metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from hotline_shared.events import Channel, Envelope, Provider
+from hotline_shared.mongo import Document, Outbox, metric_entries
+from pymongo import ASCENDING, IndexModel
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
+
+from hotline_intake.domain.contact import (
+    ContactState,
+    Milestone,
+    abandoned_at,
+    handle_seconds,
+    wait_seconds,
+)
+
+COLLECTION = "contacts"
+INDEXES = (
+    IndexModel([("center_id", ASCENDING), ("queued_at", ASCENDING)]),
+    IndexModel([("settle_due_at", ASCENDING)]),
+    IndexModel([("caller_token", ASCENDING)]),
+)
+
+
+@dataclass(frozen=True)
+class Caller:
+    token: str | None
+    number_ciphertext: str | None
+    reachable: bool
+
+
+@dataclass(frozen=True)
+class StoredContact:
+    state: ContactState
+    center_id: str
+    version: int
+    caller: Caller
+    doc: Document
+
+
+def to_state(doc: Document) -> ContactState:
+    return ContactState(
+        contact_id=doc["_id"],
+        provider=Provider(doc["provider"]),
+        provider_contact_id=doc["provider_contact_id"],
+        channel=Channel(doc["channel"]),
+        times={Milestone(k): v for k, v in doc.get("times", {}).items()},
+        emitted=tuple(Milestone(m) for m in doc.get("emitted", [])),
+        seen=tuple(doc.get("seen", [])),
+        inferred=frozenset(Milestone(m) for m in doc.get("inferred", [])),
+        noticed={Milestone(k): v for k, v in doc.get("noticed", {}).items()},
+        queue_wait_seconds=doc.get("queue_wait_seconds"),
+        bridged=doc.get("bridged", False),
+        outcome_final=doc.get("outcome_final", False),
+        counselor_id=doc.get("counselor_id"),
+        to_center_id=doc.get("to_center_id"),
+    )
+
+
+def _state_fields(state: ContactState, *, now: datetime, settle_after: timedelta) -> Document:
+    times = state.times
+    answered = Milestone.ANSWERED in state.emitted
+    abandoned = Milestone.ABANDONED in state.emitted
+    unsettled = not state.terminal and bool(set(times) - set(state.emitted))
+    wait = wait_seconds(state) if answered else None
+    return {
+        "provider": str(state.provider),
+        "provider_contact_id": state.provider_contact_id,
+        "channel": str(state.channel),
+        "status": str(state.status) if state.status else None,
+        "times": {str(k): v for k, v in times.items()},
+        "emitted": [str(m) for m in state.emitted],
+        "seen": list(state.seen),
+        "inferred": sorted(str(m) for m in state.inferred),
+        "noticed": {str(k): v for k, v in state.noticed.items()},
+        "queue_wait_seconds": state.queue_wait_seconds,
+        "bridged": state.bridged,
+        "outcome_final": state.outcome_final,
+        "counselor_id": state.counselor_id,
+        "to_center_id": state.to_center_id,
+        "queued_at": times.get(Milestone.QUEUED),
+        "wait_s": wait,
+        "settle_due_at": now + settle_after if unsettled else None,
+        "metrics": metric_entries(
+            {
+                "offered": 1 if Milestone.QUEUED in times else None,
+                "answered": 1 if answered else None,
+                "abandoned": 1 if abandoned else None,
+                "transferred": 1 if Milestone.TRANSFERRED in state.emitted else None,
+                "wait_s": wait,
+                "handled": 1 if answered and Milestone.ENDED in times else None,
+                "handle_s": handle_seconds(state) if answered else None,
+                "abandon_wait_s": _abandon_wait(state) if abandoned else None,
+            }
+        ),
+    }
+
+
+def _abandon_wait(state: ContactState) -> float | None:
+    queued, left = state.times.get(Milestone.QUEUED), abandoned_at(state)
+    return (left - queued).total_seconds() if queued and left else None
+
+
+class ContactRepository:
+    def __init__(self, collection: AsyncCollection[Document]) -> None:
+        self.collection = collection
+
+    async def get(self, contact_id: str) -> StoredContact | None:
+        doc = await self.collection.find_one({"_id": contact_id}, {"outbox": 0})
+        if doc is None:
+            return None
+        caller = Caller(
+            doc.get("caller_token"), doc.get("caller_number"), doc.get("caller_reachable", False)
+        )
+        return StoredContact(to_state(doc), doc["center_id"], doc["version"], caller, doc)
+
+    async def save(
+        self,
+        state: ContactState,
+        *,
+        center_id: str,
+        expected_version: int | None,
+        caller: Caller,
+        events: list[Envelope],
+        now: datetime,
+        settle_after: timedelta,
+    ) -> bool:
+        """Write state and its events in one document write; False on a concurrent change."""
+        fields = _state_fields(state, now=now, settle_after=settle_after)
+        fields |= {
+            "caller_token": caller.token,
+            "caller_number": caller.number_ciphertext,
+            "caller_reachable": caller.reachable,
+            "updated_at": now,
+        }
+        if expected_version is None:
+            doc = {"_id": state.contact_id, "center_id": center_id, "version": 1, "created_at": now,
+                   "outbox": [e.model_dump_json() for e in events], **fields}  # fmt: skip
+            try:
+                await self.collection.insert_one(doc)
+            except DuplicateKeyError:
+                return False
+            return True
+        update: dict[str, Any] = {"$set": fields, "$inc": {"version": 1}}
+        if events:
+            update["$push"] = Outbox.push(*events)
+        result = await self.collection.update_one(
+            {"_id": state.contact_id, "version": expected_version}, update
+        )
+        return result.modified_count == 1
+
+    async def unsettled(self, now: datetime, limit: int = 200) -> list[str]:
+        cursor = self.collection.find({"settle_due_at": {"$lte": now}}, {"_id": 1}).limit(limit)
+        return [doc["_id"] async for doc in cursor]
+
+    async def set_risk(self, contact_id: str, risk: Document) -> None:
+        await self.collection.update_one({"_id": contact_id}, {"$set": {"risk": risk}})

@@ -1,0 +1,199 @@
+"""Counselor-facing contact routes: read, screen, escalate, confirm EMS, release the number."""
+
+from collections.abc import Callable
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query
+from hotline_shared.auth import Principal, Role, TokenVerifier, bearer
+from hotline_shared.events import EscalationReason, RiskLevel
+from hotline_shared.problems import Problem
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool
+
+from hotline_intake import service_layer as svc
+from hotline_intake.adapters.contacts import StoredContact
+from hotline_intake.domain.triage import Answers, InvalidAnswers, OverrideNotAllowed
+from hotline_intake.service_layer import Intake
+
+
+class AnswersIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    q1: StrictBool
+    q2: StrictBool
+    q3: StrictBool | None = None
+    q4: StrictBool | None = None
+    q5: StrictBool | None = None
+    q6: StrictBool
+    q6a: StrictBool | None = None
+
+
+class OverrideIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    level: RiskLevel
+    reason: str = Field(min_length=3, max_length=1000)
+
+
+class ScreeningCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    answers: AnswersIn
+    override: OverrideIn | None = None
+
+
+class EscalationAction(StrEnum):
+    EMS_DISPATCHED = "ems-dispatched"
+    POLICE_WELFARE_CHECK = "police-welfare-check"
+    MOBILE_CRISIS_TEAM = "mobile-crisis-team"
+    THIRD_PARTY_CONTACTED = "third-party-contacted"
+    CALLER_AGREED_TO_ER = "caller-agreed-to-emergency-department"
+    SUPERVISOR_CONSULTED = "supervisor-consulted"
+
+
+class EscalationCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: EscalationReason
+    actions: list[EscalationAction] = Field(min_length=1, max_length=10)
+
+
+class EmsConfirmationCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reached: StrictBool
+
+
+class ReleaseReason(StrEnum):
+    CALLBACK = "callback"
+    FOLLOW_UP = "follow-up"
+    EMERGENCY_RESCUE = "emergency-rescue"
+
+
+def build_router(get_intake: Callable[[], Intake], verifier: TokenVerifier) -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["contacts"])
+    Clinician = Annotated[Principal, Depends(bearer(verifier, Role.COUNSELOR, Role.SUPERVISOR))]
+    Supervisor = Annotated[Principal, Depends(bearer(verifier, Role.SUPERVISOR, Role.ADMIN))]
+    IdempotencyKey = Annotated[str | None, Header(max_length=200)]
+
+    async def contact_for(contact_id: str, who: Principal) -> StoredContact:
+        contact = await svc.contact_or_404(get_intake(), contact_id)
+        who.require_center(contact.center_id)
+        return contact
+
+    @router.get("/contacts/{contact_id}")
+    async def read_contact(contact_id: str, who: Clinician) -> dict[str, Any]:
+        contact = await contact_for(contact_id, who)
+        doc = contact.doc
+        return {
+            "id": contact_id, "center_id": contact.center_id, "provider": doc["provider"],
+            "channel": doc["channel"], "status": doc.get("status"),
+            "caller_reachable": contact.caller.reachable, "times": doc.get("times", {}),
+            "risk": doc.get("risk"),
+        }  # fmt: skip
+
+    @router.post("/contacts/{contact_id}/screenings", status_code=201)
+    async def create_screening(
+        contact_id: str,
+        body: ScreeningCreate,
+        who: Clinician,
+        idempotency_key: IdempotencyKey = None,
+    ) -> dict[str, Any]:
+        contact = await contact_for(contact_id, who)
+        try:
+            doc = await svc.submit_screening(
+                get_intake(), contact=contact, answers=Answers(**body.answers.model_dump()),
+                override=body.override.level if body.override else None,
+                override_reason=body.override.reason if body.override else None,
+                actor=who.sub, is_supervisor=who.role is Role.SUPERVISOR,
+                idempotency_key=idempotency_key,
+            )  # fmt: skip
+        except InvalidAnswers as exc:
+            raise Problem(422, "Impossible answer set", detail=str(exc), field=exc.field) from exc
+        except OverrideNotAllowed as exc:
+            raise Problem(
+                403, "Override not allowed", detail=str(exc), field="override.level"
+            ) from exc
+        return _screening_out(doc)
+
+    @router.post("/contacts/{contact_id}/escalations", status_code=201)
+    async def create_escalation(
+        contact_id: str,
+        body: EscalationCreate,
+        who: Clinician,
+        idempotency_key: IdempotencyKey = None,
+    ) -> dict[str, Any]:
+        contact = await contact_for(contact_id, who)
+        doc = await svc.escalate(
+            get_intake(), contact=contact, reason=body.reason,
+            actions=[str(a) for a in body.actions], actor=who.sub, idempotency_key=idempotency_key,
+        )  # fmt: skip
+        return _escalation_out(doc)
+
+    @router.post("/contacts/{contact_id}/escalations/{escalation_id}/ems-confirmation")
+    async def confirm_ems(
+        contact_id: str, escalation_id: str, body: EmsConfirmationCreate, who: Clinician
+    ) -> dict[str, Any]:
+        contact = await contact_for(contact_id, who)
+        doc = await svc.confirm_ems(
+            get_intake(),
+            contact=contact,
+            escalation_id=escalation_id,
+            reached=body.reached,
+            actor=who.sub,
+        )
+        return _escalation_out(doc)
+
+    @router.get("/contacts/{contact_id}/caller")
+    async def read_caller(
+        contact_id: str, who: Clinician, reason: Annotated[ReleaseReason, Query()]
+    ) -> dict[str, Any]:
+        contact = await contact_for(contact_id, who)
+        number = await svc.release_caller_number(
+            get_intake(), contact=contact, actor=who.sub, role=str(who.role), reason=str(reason)
+        )
+        if number is None:
+            raise Problem(404, "No caller number on record", detail="withheld or never given")
+        return {"contact_id": contact_id, "caller_number": number}
+
+    @router.get("/kpis/operations")
+    async def kpis(
+        who: Supervisor,
+        center_id: Annotated[str, Query(min_length=1)],
+        since: Annotated[AwareDatetime, Query()],
+        until: Annotated[AwareDatetime, Query()],
+    ) -> dict[str, Any]:
+        who.require_center(center_id)
+        if until <= since:
+            raise Problem(422, "Empty window", detail="until must be after since", field="until")
+        return await svc.operations_kpis(
+            get_intake(), center_id=center_id, since=since, until=until
+        )
+
+    return router
+
+
+def _screening_out(doc: dict[str, Any]) -> dict[str, Any]:
+    override = doc.get("override")
+    return {
+        "id": doc["_id"], "contact_id": doc["contact_id"], "level": doc["level"],
+        "computed_level": doc["computed_level"], "rule_version": doc["rule_version"],
+        "override": {"level": override["level"], "direction": override["direction"]} if override else None,
+        "assessed_by": doc["assessed_by"], "assessed_at": _iso(doc["assessed_at"]),
+    }  # fmt: skip
+
+
+def _escalation_out(doc: dict[str, Any]) -> dict[str, Any]:
+    ems = doc.get("ems")
+    return {
+        "id": doc["_id"], "contact_id": doc["contact_id"], "reason": doc["reason"],
+        "actions": doc["actions"], "escalated_by": doc["escalated_by"],
+        "escalated_at": _iso(doc["escalated_at"]),
+        "ems": {"reached": ems["reached"], "confirmed_by": ems["confirmed_by"],
+                "confirmed_at": _iso(ems["confirmed_at"])} if ems else None,
+    }  # fmt: skip
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat()

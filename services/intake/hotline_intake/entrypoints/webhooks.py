@@ -1,0 +1,130 @@
+"""Telephony webhooks: verify, parse, hand the observation to the service layer."""
+
+import hmac
+import json
+from collections.abc import Callable
+from typing import Annotated, Any
+from urllib.parse import parse_qsl, urlsplit
+
+from fastapi import APIRouter, Depends, Header, Request
+from hotline_shared.centers import Center
+from hotline_shared.problems import Problem
+from pydantic import ValidationError
+
+from hotline_intake.adapters.telephony import connect, pbx, twilio
+from hotline_intake.domain.contact import Observation
+from hotline_intake.service_layer import Intake, record_observation
+
+
+def build_router(
+    get_intake: Callable[[], Intake], public_url: str | None, max_body: int
+) -> APIRouter:
+    router = APIRouter(prefix="/v1/telephony", tags=["telephony"])
+
+    def center_of(center_id: str) -> Center:
+        center = get_intake().centers.get(center_id)
+        if center is None:
+            raise Problem(404, "Unknown center", field="center_id")
+        return center
+
+    CenterDep = Annotated[Center, Depends(center_of)]
+
+    async def body_of(request: Request) -> bytes:
+        body = await request.body()
+        if len(body) > max_body:
+            raise Problem(413, "Payload too large", field="body")
+        return body
+
+    async def accept(center: Center, obs: Observation | None) -> dict[str, Any]:
+        if obs is None:
+            return {"accepted": True, "effects": []}
+        emitted = await record_observation(get_intake(), center, obs)
+        return {"accepted": True, "effects": [str(m) for m in emitted]}
+
+    @router.post("/twilio/{center_id}")
+    async def twilio_callback(
+        request: Request, center: CenterDep,
+        x_twilio_signature: Annotated[str | None, Header()] = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        body = await body_of(request)
+        try:
+            form = dict(
+                parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(body))
+            )
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise Problem(400, "Malformed form body", field="body") from exc
+        token = center.twilio_auth_token
+        url = _public(str(request.url), public_url)
+        if (
+            token is None
+            or not x_twilio_signature
+            or not twilio.valid_signature(token.get_secret_value(), url, form, x_twilio_signature)
+        ):
+            raise Problem(403, "Invalid Twilio signature", field="X-Twilio-Signature")
+        try:
+            obs = twilio.parse(form, received_at=get_intake().clock.now())
+        except twilio.TwilioPayloadError as exc:
+            raise Problem(400, "Invalid Twilio callback", detail=str(exc), field=exc.field) from exc
+        return await accept(center, obs)
+
+    @router.post("/amazon-connect/{center_id}")
+    async def connect_event(
+        request: Request, center: CenterDep, x_api_key: Annotated[str | None, Header()] = None
+    ) -> dict[str, Any]:
+        key = center.amazon_connect_api_key
+        if key is None or not x_api_key or not _equal(key.get_secret_value(), x_api_key):
+            raise Problem(403, "Invalid API key", field="X-Api-Key")
+        body = _json(await body_of(request))
+        try:
+            obs = connect.parse(body, received_at=get_intake().clock.now())
+        except connect.ConnectPayloadError as exc:
+            raise Problem(
+                400, "Invalid Amazon Connect event", detail=str(exc), field=exc.field
+            ) from exc
+        return await accept(center, obs)
+
+    @router.post("/events/{center_id}")
+    async def normalized_event(
+        request: Request, center: CenterDep,
+        x_hotline_signature: Annotated[str | None, Header()] = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        body = await body_of(request)
+        secret = center.webhook_secret
+        if (
+            secret is None
+            or not x_hotline_signature
+            or not pbx.verify(
+                secret.get_secret_value(), body, x_hotline_signature, now=get_intake().clock.now()
+            )
+        ):
+            raise Problem(403, "Invalid or expired signature", field="X-Hotline-Signature")
+        try:
+            event = pbx.PbxEvent.model_validate(_json(body))
+        except ValidationError as exc:
+            field = ".".join(str(p) for p in exc.errors()[0]["loc"]) or "body"
+            raise Problem(
+                422, "Invalid call event", detail=f"invalid field: {field}", field=field
+            ) from exc
+        return await accept(center, event.observation())
+
+    return router
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise Problem(400, "Malformed JSON body", field="body") from exc
+
+
+def _equal(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+def _public(request_url: str, public_url: str | None) -> str:
+    """The URL Twilio signed: the request's own, or the proxy's public base + path + query."""
+    if not public_url:
+        return request_url
+    parts = urlsplit(request_url)
+    query = f"?{parts.query}" if parts.query else ""
+    return public_url.rstrip("/") + parts.path + query

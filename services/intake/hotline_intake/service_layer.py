@@ -1,0 +1,317 @@
+"""Intake's use cases: small verb functions between entrypoints and domain/adapters."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from hotline_shared.centers import Center, Centers
+from hotline_shared.clock import Clock
+from hotline_shared.crypto import KeyRing, caller_token
+from hotline_shared.events import (
+    ContactAbandoned,
+    ContactAbandonedData,
+    ContactAnswered,
+    ContactAnsweredData,
+    ContactData,
+    ContactEnded,
+    ContactEndedData,
+    ContactQueued,
+    ContactQueuedData,
+    ContactStarted,
+    ContactTransferred,
+    ContactTransferredData,
+    Envelope,
+    EscalationReason,
+    RiskAssessed,
+    RiskAssessedData,
+    RiskEmsConfirmed,
+    RiskEmsConfirmedData,
+    RiskEscalated,
+    RiskEscalatedData,
+    RiskLevel,
+    RiskOverride,
+    new_event,
+)  # fmt: skip
+from hotline_shared.ids import contact_id_for, derive_id
+from hotline_shared.kafka import EventBus
+from hotline_shared.mongo import Document, Outbox, sum_metrics
+from hotline_shared.problems import Problem
+from pymongo.asynchronous.database import AsyncDatabase
+
+from hotline_intake.adapters.contacts import Caller, ContactRepository, StoredContact
+from hotline_intake.adapters.records import AuditLog, insert_with_event
+from hotline_intake.domain.contact import (
+    ContactState,
+    Milestone,
+    Observation,
+    abandoned_at,
+    new_contact,
+    observe,
+    settle,
+)  # fmt: skip
+from hotline_intake.domain.triage import RULE_VERSION, Answers, apply_override, triage
+
+SOURCE = "hotline/intake"
+
+
+@dataclass
+class Intake:
+    db: AsyncDatabase[Document]
+    bus: EventBus
+    centers: Centers
+    keyring: KeyRing
+    clock: Clock
+    settle_after: timedelta
+    service_level_seconds: int
+
+    @property
+    def contacts(self) -> ContactRepository:
+        return ContactRepository(self.db["contacts"])
+
+    def outbox(self, collection: str) -> Outbox:
+        return Outbox(self.db[collection], self.bus.publish)
+
+
+# ---- contacts ------------------------------------------------------------------------------
+
+
+async def record_observation(intake: Intake, center: Center, obs: Observation) -> list[Milestone]:
+    """Apply one provider event to its contact; publish what it caused. Idempotent."""
+    contact_id = contact_id_for(str(obs.provider), obs.provider_contact_id)
+    for _ in range(10):  # optimistic concurrency: a concurrent webhook for the same contact
+        stored = await intake.contacts.get(contact_id)
+        if stored is not None and stored.center_id != center.id:
+            raise Problem(409, "Contact belongs to another center", field="center_id")
+        state = stored.state if stored else new_contact(contact_id, obs)
+        now = intake.clock.now()
+        new_state, emit = observe(state, obs, now=now, settle_after=intake.settle_after)
+        if stored is not None and new_state == state:
+            return []  # a provider retry: recorded already
+        caller = _caller(intake, center, contact_id, obs, stored.caller if stored else None)
+        events = [_contact_event(center.id, new_state, m, caller, now) for m in emit]
+        if await intake.contacts.save(
+            new_state, center_id=center.id, expected_version=stored.version if stored else None,
+            caller=caller, events=events, now=now, settle_after=intake.settle_after,
+        ):  # fmt: skip
+            await intake.outbox("contacts").flush(contact_id)
+            return emit
+    raise Problem(503, "Contact is busy; retry", headers={"Retry-After": "1"})
+
+
+async def settle_due(intake: Intake) -> int:
+    """Periodic: emit what waited for an outcome (e.g. `ended` after the settle window)."""
+    count = 0
+    for contact_id in await intake.contacts.unsettled(intake.clock.now()):
+        stored = await intake.contacts.get(contact_id)
+        if stored is None:
+            continue
+        now = intake.clock.now()
+        new_state, emit = settle(stored.state, now=now, settle_after=intake.settle_after)
+        events = [_contact_event(stored.center_id, new_state, m, stored.caller, now) for m in emit]
+        if await intake.contacts.save(
+            new_state, center_id=stored.center_id, expected_version=stored.version,
+            caller=stored.caller, events=events, now=now, settle_after=intake.settle_after,
+        ):  # fmt: skip
+            await intake.outbox("contacts").flush(contact_id)
+            count += len(emit)
+    return count
+
+
+def _caller(
+    intake: Intake, center: Center, contact_id: str, obs: Observation, known: Caller | None
+) -> Caller:
+    if known is not None and (known.token or known.reachable):
+        return known
+    number = obs.caller_number
+    if not number:
+        return known or Caller(token=None, number_ciphertext=None, reachable=False)
+    pepper = center.caller_token_pepper.get_secret_value().encode()
+    ciphertext = intake.keyring.encrypt(
+        f"center:{center.id}", number, context=f"contact:{contact_id}:caller"
+    )
+    return Caller(token=caller_token(pepper, number), number_ciphertext=ciphertext, reachable=True)
+
+
+def _contact_event(
+    center_id: str, state: ContactState, milestone: Milestone, caller: Caller, now: datetime
+) -> Envelope:
+    times = state.times
+    occurred = abandoned_at(state) if milestone is Milestone.ABANDONED else times[milestone]
+    common: dict[str, Any] = {
+        "contact_id": state.contact_id, "provider": state.provider,
+        "provider_contact_id": state.provider_contact_id, "channel": state.channel,
+        "occurred_at": occurred, "caller_token": caller.token, "caller_reachable": caller.reachable,
+    }  # fmt: skip
+    queued, answered = times.get(Milestone.QUEUED), times.get(Milestone.ANSWERED)
+    cls: type[Envelope]
+    data: ContactData
+    match milestone:
+        case Milestone.STARTED:
+            cls, data = ContactStarted, ContactData(**common)
+        case Milestone.QUEUED:
+            cls, data = ContactQueued, ContactQueuedData(**common)
+        case Milestone.ANSWERED:
+            cls = ContactAnswered
+            data = ContactAnsweredData(**common, queued_at=queued, counselor_id=state.counselor_id)
+        case Milestone.TRANSFERRED:
+            cls = ContactTransferred
+            data = ContactTransferredData(**common, to_center_id=state.to_center_id)
+        case Milestone.ENDED:
+            cls, data = ContactEnded, ContactEndedData(**common, answered_at=answered)
+        case Milestone.ABANDONED:
+            cls, data = ContactAbandoned, ContactAbandonedData(**common, queued_at=queued)
+    return new_event(cls, data=data, center_id=center_id, source=SOURCE, time=now,
+                     cause=(state.contact_id,))  # fmt: skip
+
+
+async def contact_or_404(intake: Intake, contact_id: str) -> StoredContact:
+    stored = await intake.contacts.get(contact_id)
+    if stored is None:
+        raise Problem(404, "Unknown contact", field="contact_id")
+    return stored
+
+
+# ---- risk ----------------------------------------------------------------------------------
+
+
+async def submit_screening(
+    intake: Intake, *, contact: StoredContact, answers: Answers, override: RiskLevel | None,
+    override_reason: str | None, actor: str, is_supervisor: bool, idempotency_key: str | None,
+) -> Document:  # fmt: skip
+    computed = triage(answers)
+    level, direction = apply_override(computed, override, is_supervisor=is_supervisor)
+    now = intake.clock.now()
+    contact_id = contact.state.contact_id
+    screening_id = (
+        derive_id("screening", contact_id, idempotency_key)
+        if idempotency_key
+        else str(uuid.uuid4())
+    )
+    override_doc = None
+    if direction is not None:
+        reason_ct = intake.keyring.encrypt(
+            f"center:{contact.center_id}",
+            override_reason or "",
+            context=f"screening:{screening_id}:reason",
+        )
+        override_doc = {"level": str(level), "direction": str(direction), "reason": reason_ct}
+    data = RiskAssessedData(
+        contact_id=contact_id, screening_id=screening_id, level=level, computed_level=computed,
+        rule_version=RULE_VERSION, assessed_by=actor, assessed_at=now,
+        override=RiskOverride(level=level, reason_code=f"{direction}-by-{'supervisor' if is_supervisor else 'counselor'}")
+        if direction else None,
+    )  # fmt: skip
+    event = new_event(RiskAssessed, data=data, center_id=contact.center_id, source=SOURCE,
+                      time=now, cause=(screening_id,))  # fmt: skip
+    doc = {
+        "_id": screening_id, "contact_id": contact_id, "center_id": contact.center_id,
+        "answers": vars(answers), "computed_level": str(computed), "level": str(level),
+        "override": override_doc, "rule_version": RULE_VERSION, "assessed_by": actor, "assessed_at": now,
+    }  # fmt: skip
+    stored = await insert_with_event(intake.db["screenings"], doc, event)
+    await intake.outbox("screenings").flush(screening_id)
+    await intake.contacts.set_risk(
+        contact_id, {"level": stored["level"], "screening_id": screening_id}
+    )
+    return stored
+
+
+async def escalate(
+    intake: Intake, *, contact: StoredContact, reason: EscalationReason, actions: list[str],
+    actor: str, idempotency_key: str | None,
+) -> Document:  # fmt: skip
+    now = intake.clock.now()
+    contact_id = contact.state.contact_id
+    escalation_id = (
+        derive_id("escalation", contact_id, idempotency_key)
+        if idempotency_key
+        else str(uuid.uuid4())
+    )
+    data = RiskEscalatedData(contact_id=contact_id, escalation_id=escalation_id, reason=reason,
+                             actions=tuple(actions), escalated_by=actor, escalated_at=now)  # fmt: skip
+    event = new_event(RiskEscalated, data=data, center_id=contact.center_id, source=SOURCE,
+                      time=now, cause=(escalation_id,))  # fmt: skip
+    doc = {"_id": escalation_id, "contact_id": contact_id, "center_id": contact.center_id,
+           "reason": str(reason), "actions": actions, "escalated_by": actor, "escalated_at": now,
+           "ems": None}  # fmt: skip
+    stored = await insert_with_event(intake.db["escalations"], doc, event)
+    await intake.outbox("escalations").flush(escalation_id)
+    return stored
+
+
+async def confirm_ems(
+    intake: Intake, *, contact: StoredContact, escalation_id: str, reached: bool, actor: str
+) -> Document:
+    escalations = intake.db["escalations"]
+    existing = await escalations.find_one(
+        {"_id": escalation_id, "contact_id": contact.state.contact_id}
+    )
+    if existing is None:
+        raise Problem(404, "Unknown escalation", field="escalation_id")
+    now = intake.clock.now()
+    data = RiskEmsConfirmedData(contact_id=contact.state.contact_id, escalation_id=escalation_id,
+                                reached=reached, confirmed_by=actor, confirmed_at=now)  # fmt: skip
+    event = new_event(RiskEmsConfirmed, data=data, center_id=contact.center_id, source=SOURCE,
+                      time=now, cause=(escalation_id, "ems", str(reached)))  # fmt: skip
+    ems = {"reached": reached, "confirmed_by": actor, "confirmed_at": now}
+    # The first confirmation wins; "not reached" may later be followed by "reached".
+    await escalations.update_one(
+        {"_id": escalation_id, "$or": [{"ems": None}, {"ems.reached": False}]},
+        {"$set": {"ems": ems}, "$push": Outbox.push(event)},
+    )
+    await intake.outbox("escalations").flush(escalation_id)
+    found = await escalations.find_one({"_id": escalation_id}, {"outbox": 0})
+    assert found is not None
+    return found
+
+
+# ---- PHI release ---------------------------------------------------------------------------
+
+
+async def release_caller_number(
+    intake: Intake, *, contact: StoredContact, actor: str, role: str, reason: str
+) -> str | None:
+    """Decrypt the caller's number for a call-back; the audit record is written first."""
+    await AuditLog(intake.db).record(
+        action="caller-number.read", actor=actor, role=role, contact_id=contact.state.contact_id,
+        center_id=contact.center_id, reason=reason, at=intake.clock.now(),
+        released=contact.caller.number_ciphertext is not None,
+    )  # fmt: skip
+    if contact.caller.number_ciphertext is None:
+        return None
+    return intake.keyring.decrypt(
+        contact.caller.number_ciphertext, context=f"contact:{contact.state.contact_id}:caller"
+    )
+
+
+# ---- KPIs ----------------------------------------------------------------------------------
+
+
+async def operations_kpis(
+    intake: Intake, *, center_id: str, since: datetime, until: datetime
+) -> dict[str, Any]:
+    match = {"center_id": center_id, "queued_at": {"$gte": since, "$lt": until}}
+    sums = await sum_metrics(intake.db["contacts"], match)
+    within = await intake.db["contacts"].count_documents(
+        {**match, "wait_s": {"$lte": intake.service_level_seconds}}
+    )
+    offered, answered = sums.get("offered", 0), sums.get("answered", 0)
+    abandoned, handled = sums.get("abandoned", 0), sums.get("handled", 0)
+    return {
+        "center_id": center_id, "since": since, "until": until,
+        "offered": int(offered), "answered": int(answered), "abandoned": int(abandoned),
+        "transferred": int(sums.get("transferred", 0)),
+        "answer_rate": ratio(answered, offered), "abandonment_rate": ratio(abandoned, offered),
+        "rollover_rate": ratio(sums.get("transferred", 0), offered),
+        "average_speed_to_answer_seconds": ratio(sums.get("wait_s", 0), answered),
+        "service_level": ratio(within, offered),
+        "service_level_threshold_seconds": intake.service_level_seconds,
+        "average_handle_time_seconds": ratio(sums.get("handle_s", 0), handled),
+    }  # fmt: skip
+
+
+def ratio(numerator: float, denominator: float) -> float | None:
+    return round(numerator / denominator, 4) if denominator else None
