@@ -102,7 +102,8 @@ start_ferretdb() {
     args=(-handler postgresql -postgresql-url "${HOTLINE_FERRETDB_POSTGRESQL_URL:?set HOTLINE_FERRETDB_POSTGRESQL_URL}")
   else
     mkdir -p "$state/ferretdb-data"
-    args=(-handler sqlite -sqlite-url "file:$state/ferretdb-data/")
+    # BEGIN IMMEDIATE: concurrent writers wait (busy_timeout) instead of failing SQLITE_BUSY
+    args=(-handler sqlite -sqlite-url "file:$state/ferretdb-data/?_txlock=immediate")
   fi
   nohup "$bin" -listen "$host:$port" "${args[@]}" >>"$logs/ferretdb.log" 2>&1 &
   echo $! >"$run/ferretdb.pid"

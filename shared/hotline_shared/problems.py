@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
+from aiokafka.errors import KafkaError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pymongo.errors import PyMongoError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = structlog.get_logger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -101,6 +106,16 @@ def install_problem_handlers(app: FastAPI) -> None:
             headers=getattr(exc, "headers", None),
         )
 
+    async def on_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # Infrastructure trouble is the server's, and retryable: 503, never a bare crash.
+        log.error("request.dependency_failed", path=request.url.path, error=type(exc).__name__)
+        return problem_response(
+            503, "Service temporarily unavailable", detail=type(exc).__name__,
+            instance=request.url.path, headers={"Retry-After": "2"},
+        )  # fmt: skip
+
+    app.add_exception_handler(PyMongoError, on_unavailable)
+    app.add_exception_handler(KafkaError, on_unavailable)
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
