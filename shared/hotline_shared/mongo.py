@@ -6,15 +6,16 @@ no multi-document transactions, change streams or TTL indexes.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
 from pymongo import ASCENDING, AsyncMongoClient, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from hotline_shared.events import Envelope, parse_event
 from hotline_shared.settings import MongoSettings
@@ -44,11 +45,23 @@ def database(
 
 
 async def ensure_indexes(
-    db: AsyncDatabase[Document], indexes: Mapping[str, Sequence[IndexModel]]
+    db: AsyncDatabase[Document], indexes: Mapping[str, Sequence[IndexModel]], attempts: int = 5
 ) -> None:
-    for collection, models in indexes.items():
-        if models:
-            await db[collection].create_indexes(list(models))
+    """Create indexes; retried, because replicas starting together race on a new database
+    (FerretDB 1.24 can drop the connection on concurrent createIndexes)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            for collection, models in indexes.items():
+                existing = {ix["name"] async for ix in await db[collection].list_indexes()}
+                missing = [m for m in models if m.document["name"] not in existing]
+                if missing:  # creating only what is missing keeps restarts off createIndexes
+                    await db[collection].create_indexes(missing)
+            return
+        except (PyMongoError, OSError) as exc:
+            if attempt == attempts:
+                raise
+            log.warning("mongo.ensure_indexes_retry", attempt=attempt, error=type(exc).__name__)
+            await asyncio.sleep(0.2 * attempt)
 
 
 async def ping(client: AsyncMongoClient[Document]) -> None:
@@ -136,6 +149,9 @@ async def apply_once(
 # ---- outbox ---------------------------------------------------------------------------
 
 
+RELAY_GRACE = timedelta(seconds=10)
+
+
 class Outbox:
     """State change and the events it causes are written in one document (`outbox` array);
     `flush` publishes them, then `$pull`s them. `relay` republishes what a crash left."""
@@ -159,12 +175,19 @@ class Outbox:
         doc = await self.collection.find_one({"_id": doc_id}, {self.FIELD: 1})
         return await self._publish_pending(doc) if doc else 0
 
-    async def relay(self, limit: int = 500) -> int:
-        """Publish every pending event of every document (run periodically and at start)."""
+    async def relay(self, *, older_than: timedelta = RELAY_GRACE, limit: int = 500) -> int:
+        """Publish what a crash left behind (run periodically and at start).
+
+        Entries younger than `older_than` are left to the writer that is flushing them right
+        now, so a healthy flush is not doubled by another replica's relay.
+        """
         published = 0
+        cutoff = datetime.now(UTC) - older_than
         cursor = self.collection.find({f"{self.FIELD}.0": {"$exists": True}}, {self.FIELD: 1})
         async for doc in cursor.limit(limit):
-            published += await self._publish_pending(doc)
+            entries: list[str] = doc.get(self.FIELD) or []
+            if any(parse_event(entry).time <= cutoff for entry in entries):
+                published += await self._publish_pending(doc)
         return published
 
     async def _publish_pending(self, doc: Document) -> int:
@@ -202,3 +225,44 @@ async def sum_metrics(
     ]
     cursor = await collection.aggregate(pipeline)
     return {doc["_id"]: doc["v"] async for doc in cursor}
+
+
+# ---- emit once ------------------------------------------------------------------------
+
+
+class EventLog:
+    """Emit an event at most once, whoever tries: the insert keyed by the (deterministic)
+    event id is the claim, and the record carries the event as its outbox until published.
+
+    Inserts with a unique `_id` are the one write both MongoDB and FerretDB make atomic
+    under concurrency; FerretDB 1.24's conditional updates are not (two writers may both
+    match), so exactly-once claims are built on this, not on `update_one` filters.
+    """
+
+    COLLECTION = "emitted_events"
+
+    def __init__(
+        self, db: AsyncDatabase[Document], publish: Callable[[Envelope], Awaitable[None]]
+    ) -> None:
+        self.collection: AsyncCollection[Document] = db[self.COLLECTION]
+        self.outbox = Outbox(self.collection, publish)
+
+    async def emit(self, event: Envelope) -> bool:
+        """Record and publish; False (and nothing published) if it was emitted before."""
+        try:
+            await self.collection.insert_one(
+                {
+                    "_id": event.id,
+                    "type": event.type,
+                    "subject": event.subject,
+                    "at": event.time,
+                    Outbox.FIELD: [event.model_dump_json()],
+                }
+            )
+        except DuplicateKeyError:
+            return False
+        await self.outbox.flush(event.id)
+        return True
+
+    async def relay(self) -> int:
+        return await self.outbox.relay()

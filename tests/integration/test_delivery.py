@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -189,7 +190,7 @@ async def test_outbox_relay_publishes_what_a_crash_left_behind(
     )
 
     outbox = Outbox(col, bus.publish)
-    assert await outbox.relay() == 2
+    assert await outbox.relay(older_than=timedelta(0)) == 2
 
     records: list[Any] = await read_topic(
         kafka_settings.bootstrap, bus.topic(CONTACTS_TOPIC), expect=2, settle=0.3
@@ -197,7 +198,7 @@ async def test_outbox_relay_publishes_what_a_crash_left_behind(
     assert sorted(parse_event(r.value).id for r in records) == ["evt-1", "evt-2"]
     doc = await col.find_one({"_id": "c-1"})
     assert doc is not None and doc["outbox"] == [] and doc["state"] == "queued"
-    assert await outbox.relay() == 0  # nothing left to publish
+    assert await outbox.relay(older_than=timedelta(0)) == 0  # nothing left to publish
 
 
 async def _count(collection: Any, n: int) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,6 +37,7 @@ from hotline_shared.events import (
 )  # fmt: skip
 from hotline_shared.ids import contact_id_for, derive_id
 from hotline_shared.kafka import EventBus
+from hotline_shared.locks import KeyedLocks
 from hotline_shared.mongo import Document, Outbox, sum_metrics
 from hotline_shared.problems import Problem
 from pymongo.asynchronous.database import AsyncDatabase
@@ -66,6 +67,7 @@ class Intake:
     clock: Clock
     settle_after: timedelta
     service_level_seconds: int
+    locks: KeyedLocks = field(default_factory=KeyedLocks)
 
     @property
     def contacts(self) -> ContactRepository:
@@ -81,6 +83,13 @@ class Intake:
 async def record_observation(intake: Intake, center: Center, obs: Observation) -> list[Milestone]:
     """Apply one provider event to its contact; publish what it caused. Idempotent."""
     contact_id = contact_id_for(str(obs.provider), obs.provider_contact_id)
+    async with intake.locks.hold(contact_id):
+        return await _record(intake, center, contact_id, obs)
+
+
+async def _record(
+    intake: Intake, center: Center, contact_id: str, obs: Observation
+) -> list[Milestone]:
     for _ in range(10):  # optimistic concurrency: a concurrent webhook for the same contact
         stored = await intake.contacts.get(contact_id)
         if stored is not None and stored.center_id != center.id:
@@ -105,19 +114,25 @@ async def settle_due(intake: Intake) -> int:
     """Periodic: emit what waited for an outcome (e.g. `ended` after the settle window)."""
     count = 0
     for contact_id in await intake.contacts.unsettled(intake.clock.now()):
-        stored = await intake.contacts.get(contact_id)
-        if stored is None:
-            continue
-        now = intake.clock.now()
-        new_state, emit = settle(stored.state, now=now, settle_after=intake.settle_after)
-        events = [_contact_event(stored.center_id, new_state, m, stored.caller, now) for m in emit]
-        if await intake.contacts.save(
-            new_state, center_id=stored.center_id, expected_version=stored.version,
-            caller=stored.caller, events=events, now=now, settle_after=intake.settle_after,
-        ):  # fmt: skip
-            await intake.outbox("contacts").flush(contact_id)
-            count += len(emit)
+        async with intake.locks.hold(contact_id):
+            count += await _settle_one(intake, contact_id)
     return count
+
+
+async def _settle_one(intake: Intake, contact_id: str) -> int:
+    stored = await intake.contacts.get(contact_id)
+    if stored is None:
+        return 0
+    now = intake.clock.now()
+    new_state, emit = settle(stored.state, now=now, settle_after=intake.settle_after)
+    events = [_contact_event(stored.center_id, new_state, m, stored.caller, now) for m in emit]
+    if not await intake.contacts.save(
+        new_state, center_id=stored.center_id, expected_version=stored.version,
+        caller=stored.caller, events=events, now=now, settle_after=intake.settle_after,
+    ):  # fmt: skip
+        return 0  # changed meanwhile: the next round settles it
+    await intake.outbox("contacts").flush(contact_id)
+    return len(emit)
 
 
 def _caller(

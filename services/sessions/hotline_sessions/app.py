@@ -2,10 +2,62 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi import FastAPI
-from hotline_shared.service import create_app, create_runtime
+from hotline_shared.events import CONTACTS_TOPIC, RISK_TOPIC, Envelope
+from hotline_shared.keystore import load_keyring
+from hotline_shared.mongo import ensure_indexes
+from hotline_shared.service import Periodic, Runtime, create_app, create_runtime
+
+from hotline_sessions import service_layer as svc
+from hotline_sessions.adapters.store import INDEXES
+from hotline_sessions.entrypoints import routes
+from hotline_sessions.settings import SessionsSettings
 
 
-def build_app() -> FastAPI:
-    runtime = create_runtime("sessions")
-    return create_app(runtime, title="hotline sessions")
+def build_app(runtime: Runtime | None = None, settings: SessionsSettings | None = None) -> FastAPI:
+    runtime = runtime or create_runtime("sessions")
+    settings = settings or SessionsSettings()
+    holder: dict[str, svc.Sessions] = {}
+
+    def sessions() -> svc.Sessions:
+        return holder["sessions"]
+
+    async def startup(rt: Runtime) -> None:
+        await ensure_indexes(rt.db, INDEXES)
+        master = rt.security.master_key_bytes()
+        holder["sessions"] = svc.Sessions(
+            db=rt.db, bus=rt.bus, keyring=await load_keyring(rt.db, master, rt.centers.ids()),
+            clock=rt.clock, overdue_window=timedelta(minutes=settings.overdue_minutes),
+            signing_key=svc.signing_key(master),
+        )  # fmt: skip
+
+    async def on_contacts(event: Envelope) -> None:
+        await svc.on_contact_event(sessions(), event)
+
+    async def on_risk(event: Envelope) -> None:
+        await svc.on_risk_event(sessions(), event)
+
+    runtime.bus.subscribe(CONTACTS_TOPIC, group_id="hotline-sessions.contacts", handler=on_contacts)
+    runtime.bus.subscribe(RISK_TOPIC, group_id="hotline-sessions.risk", handler=on_risk)
+
+    async def relay() -> None:
+        await sessions().outbox("sessions").relay()
+        await sessions().events.relay()
+        await svc.mend_closed(sessions())
+
+    return create_app(
+        runtime,
+        title="hotline sessions",
+        routers=[routes.build_router(sessions, runtime.verifier)],
+        startup=startup,
+        periodic=[
+            Periodic("outbox-relay", 5.0, relay),
+            Periodic(
+                "documentation-overdue",
+                settings.overdue_check_seconds,
+                lambda: svc.fire_overdue(sessions()),
+            ),
+        ],
+    )

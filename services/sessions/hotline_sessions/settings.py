@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -10,3 +11,7 @@ class SessionsSettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8002
+    overdue_minutes: float = Field(
+        default=30, gt=0, description="documentation due after contact end"
+    )
+    overdue_check_seconds: float = Field(default=10, gt=0)

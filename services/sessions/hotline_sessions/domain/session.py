@@ -1,0 +1,123 @@
+"""The session record's rules: versions, closing, addenda, overdue documentation. Pure."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from hotline_shared.events import RiskLevel
+
+
+class Status(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class Disposition(StrEnum):
+    RESOLVED = "resolved"
+    REFERRED = "referred"
+    SAFETY_PLAN_MADE = "safety-plan-made"
+    EMERGENCY_SERVICES_DISPATCHED = "emergency-services-dispatched"
+    MOBILE_CRISIS_DISPATCHED = "mobile-crisis-dispatched"
+    CALLER_DISCONNECTED = "caller-disconnected"
+    TRANSFERRED = "transferred"
+    THIRD_PARTY_CALL = "third-party-call"
+    PRANK_OR_MISDIAL = "prank-or-misdial"
+
+
+class CaringChannel(StrEnum):
+    SMS = "sms"
+    PHONE = "phone"
+    EMAIL = "email"
+    LETTER = "letter"
+
+
+class VersionConflict(Exception):
+    """A write based on a version that is no longer current."""
+
+    def __init__(self, current: int) -> None:
+        super().__init__(f"stale write: current version is {current}")
+        self.current = current
+
+
+class SessionClosed(Exception):
+    """The record is closed: changes go in as signed addenda."""
+
+
+def check_write(*, status: Status, current: int, base: int) -> int:
+    """The version a write based on `base` creates, or why it may not be written."""
+    if status is Status.CLOSED:
+        raise SessionClosed("session is closed; add an addendum instead")
+    if base != current:
+        raise VersionConflict(current)
+    return current + 1
+
+
+@dataclass(frozen=True)
+class RiskAtClose:
+    level: RiskLevel
+    escalated: bool
+
+
+def risk_at_close(
+    *, given: RiskLevel | None, given_escalated: bool | None,
+    latest: RiskLevel | None, latest_escalated: bool,
+) -> RiskAtClose:  # fmt: skip
+    """Defaults to the contact's latest risk.assessed / risk.escalated; an escalation stays
+    an escalation and the risk level never defaults below what was assessed."""
+    escalated = latest_escalated if given_escalated is None else given_escalated
+    level = given or latest or RiskLevel.NONE
+    if escalated and given is None:
+        level = RiskLevel.HIGH
+    return RiskAtClose(level=level, escalated=escalated)
+
+
+def default_disposition(*, escalated: bool, has_safety_plan: bool) -> Disposition:
+    if escalated:
+        return Disposition.EMERGENCY_SERVICES_DISPATCHED
+    if has_safety_plan:
+        return Disposition.SAFETY_PLAN_MADE
+    return Disposition.RESOLVED
+
+
+@dataclass(frozen=True)
+class Addendum:
+    author: str
+    at: datetime
+    text_sha256: str
+    signature: str
+
+
+def sign_addendum(key: bytes, *, session_id: str, author: str, at: datetime, text: str) -> Addendum:
+    """An addendum is signed over who, when, which session and what text (by digest)."""
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    message = f"{session_id}|{author}|{at.isoformat()}|{digest}".encode()
+    signature = hmac.new(key, message, hashlib.sha256).hexdigest()
+    return Addendum(author=author, at=at, text_sha256=digest, signature=signature)
+
+
+def verify_addendum(key: bytes, addendum: Addendum, *, session_id: str, text: str) -> bool:
+    expected = sign_addendum(
+        key, session_id=session_id, author=addendum.author, at=addendum.at, text=text
+    )
+    return (
+        hmac.compare_digest(expected.signature, addendum.signature)
+        and expected.text_sha256 == addendum.text_sha256
+    )
+
+
+def can_add_addendum(status: Status) -> bool:
+    """Addenda amend closed records; an open record is simply edited."""
+    return status is Status.CLOSED
+
+
+def overdue_at(ended_at: datetime, window: timedelta) -> datetime:
+    return ended_at + window
+
+
+def is_overdue(*, ended_at: datetime, open_sessions: int, now: datetime, window: timedelta) -> bool:
+    """A contact that ended with a session still open after the window."""
+    return open_sessions > 0 and now >= overdue_at(ended_at, window)

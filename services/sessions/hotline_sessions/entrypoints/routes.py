@@ -1,0 +1,111 @@
+"""Sessions HTTP API: read, autosave notes and safety plan, close, addenda."""
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query
+from hotline_shared.auth import Principal, Role, TokenVerifier, bearer
+from hotline_shared.events import RiskLevel
+from hotline_shared.problems import Problem
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
+
+from hotline_sessions import service_layer as svc
+from hotline_sessions.domain.documentation import MAX_NOTES_BYTES, Notes, SafetyPlan
+from hotline_sessions.domain.session import CaringChannel, Disposition
+from hotline_sessions.service_layer import Sessions
+
+
+class SessionClose(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    disposition: Disposition | None = None
+    risk_level: RiskLevel | None = Field(
+        default=None, description="defaults to the latest assessed"
+    )
+    escalated: StrictBool | None = None
+    followup_consent: StrictBool = False
+    caring_contacts_consent: StrictBool = False
+    caring_contacts_channel: CaringChannel | None = None
+
+
+class AddendumCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=10_000)
+
+
+def base_version(if_match: str | None) -> int:
+    if if_match is None:
+        raise Problem(
+            428, "If-Match required", detail="send the version you edited", field="If-Match"
+        )
+    try:
+        return int(if_match.strip().strip("W/").strip('"'))
+    except ValueError as exc:
+        raise Problem(
+            400, "Invalid If-Match", detail="expected a version number", field="If-Match"
+        ) from exc
+
+
+def build_router(get: Callable[[], Sessions], verifier: TokenVerifier) -> APIRouter:
+    router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
+    Clinician = Annotated[Principal, Depends(bearer(verifier, Role.COUNSELOR, Role.SUPERVISOR))]
+    IfMatch = Annotated[str | None, Header()]
+
+    @router.get("")
+    async def list_sessions(
+        who: Clinician, contact_id: Annotated[str, Query(min_length=1)]
+    ) -> dict[str, Any]:
+        docs = await get().store.by_contact(contact_id)
+        items = []
+        for doc in docs:
+            if who.can_access(doc["center_id"]):
+                items.append(await svc.read_session(get(), doc["_id"], who))
+        return {"items": items, "next_cursor": None}
+
+    @router.get("/{session_id}")
+    async def read(session_id: str, who: Clinician) -> dict[str, Any]:
+        return await svc.read_session(get(), session_id, who)
+
+    @router.put("/{session_id}/notes")
+    async def put_notes(
+        session_id: str, notes: Notes, who: Clinician, if_match: IfMatch = None
+    ) -> dict[str, Any]:
+        _size_guard(notes)
+        version = await svc.save_version(get(), session_id=session_id, kind="notes",
+                                         base=base_version(if_match), content=notes, who=who)  # fmt: skip
+        return {"id": session_id, "version": version}
+
+    @router.get("/{session_id}/notes/versions")
+    async def notes_history(session_id: str, who: Clinician) -> dict[str, Any]:
+        return {
+            "items": await svc.list_versions(get(), session_id, "notes", who),
+            "next_cursor": None,
+        }
+
+    @router.put("/{session_id}/safety-plan")
+    async def put_plan(
+        session_id: str, plan: SafetyPlan, who: Clinician, if_match: IfMatch = None
+    ) -> dict[str, Any]:
+        version = await svc.save_version(get(), session_id=session_id, kind="safety-plan",
+                                         base=base_version(if_match), content=plan, who=who)  # fmt: skip
+        return {"id": session_id, "safety_plan_version": version}
+
+    @router.post("/{session_id}/close")
+    async def close(session_id: str, body: SessionClose, who: Clinician) -> dict[str, Any]:
+        request = svc.CloseRequest(**body.model_dump())
+        doc = await svc.close_session(get(), session_id, request, who)
+        return {"id": doc["_id"], "status": doc["status"], "close": svc.close_out(doc["close"])}
+
+    @router.post("/{session_id}/addenda", status_code=201)
+    async def addendum(session_id: str, body: AddendumCreate, who: Clinician) -> dict[str, Any]:
+        return await svc.add_addendum(get(), session_id, body.text, who)
+
+    return router
+
+
+def _size_guard(notes: Notes) -> None:
+    if len(notes.model_dump_json()) > MAX_NOTES_BYTES:
+        raise Problem(
+            422, "Notes too large", detail=f"at most {MAX_NOTES_BYTES} bytes", field="notes"
+        )

@@ -1,0 +1,354 @@
+"""Sessions' use cases: open on answer, autosave versions, close, addenda, overdue."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from hotline_shared.auth import Principal
+from hotline_shared.clock import Clock
+from hotline_shared.crypto import KeyRing
+from hotline_shared.events import (
+    ContactAnswered,
+    ContactEnded,
+    DocumentationOverdueData,
+    Envelope,
+    RiskAssessed,
+    RiskEscalated,
+    RiskLevel,
+    SessionClosed,
+    SessionClosedData,
+    SessionDocumentationOverdue,
+    SessionOpened,
+    SessionOpenedData,
+    new_event,
+    parse_event,
+)  # fmt: skip
+from hotline_shared.ids import derive_id
+from hotline_shared.kafka import EventBus
+from hotline_shared.locks import KeyedLocks
+from hotline_shared.mongo import Document, EventLog, Outbox
+from hotline_shared.problems import Problem
+from pydantic import BaseModel
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from hotline_sessions.adapters.store import SessionStore
+from hotline_sessions.domain.session import (
+    CaringChannel,
+    Disposition,
+    Status,
+    VersionConflict,
+    can_add_addendum,
+    check_write,
+    default_disposition,
+    is_overdue,
+    overdue_at,
+    risk_at_close,
+    sign_addendum,
+)  # fmt: skip
+from hotline_sessions.domain.session import (
+    SessionClosed as SessionIsClosed,
+)
+
+SOURCE = "hotline/sessions"
+KINDS = ("notes", "safety-plan")
+
+
+@dataclass
+class Sessions:
+    db: AsyncDatabase[Document]
+    bus: EventBus
+    keyring: KeyRing
+    clock: Clock
+    overdue_window: timedelta
+    signing_key: bytes
+    locks: KeyedLocks = field(default_factory=KeyedLocks)
+
+    @property
+    def store(self) -> SessionStore:
+        return SessionStore(self.db)
+
+    def outbox(self, collection: str) -> Outbox:
+        return Outbox(self.db[collection], self.bus.publish)
+
+    @property
+    def events(self) -> EventLog:
+        return EventLog(self.db, self.bus.publish)
+
+
+def session_id_for(contact_id: str, leg: int) -> str:
+    return derive_id("session", contact_id, str(leg))
+
+
+def signing_key(master_key: bytes) -> bytes:
+    return hmac.new(master_key, b"hotline-sessions-addendum-signing", hashlib.sha256).digest()
+
+
+# ---- consumers -----------------------------------------------------------------------------
+
+
+async def on_contact_event(s: Sessions, event: Envelope) -> None:
+    if isinstance(event, ContactAnswered):
+        await open_session(s, event)
+    elif isinstance(event, ContactEnded):
+        await track_ended(s, event)
+
+
+async def on_risk_event(s: Sessions, event: Envelope) -> None:
+    fields: dict[str, Any]
+    if isinstance(event, RiskAssessed):
+        at, fields = event.data.assessed_at, {"risk_level": str(event.data.level)}
+    elif isinstance(event, RiskEscalated):
+        at, fields = event.data.escalated_at, {"escalated": True}
+    else:
+        return
+    contact_id = event.data.contact_id
+    key = "risk_at" if "risk_level" in fields else "escalated_at"
+    # the newest fact wins, whatever order the events are replayed in
+    with contextlib.suppress(DuplicateKeyError):  # a newer fact is already recorded
+        await s.store.contacts.update_one(
+            {"_id": contact_id, "$or": [{key: {"$exists": False}}, {key: None}, {key: {"$lt": at}}]},
+            {"$set": {**fields, key: at}}, upsert=True,
+        )  # fmt: skip
+
+
+async def open_session(s: Sessions, event: ContactAnswered) -> None:
+    """One session per contact and counselor leg, however often the event is delivered."""
+    data, now = event.data, s.clock.now()
+    session_id = session_id_for(data.contact_id, data.leg)
+    previous = session_id_for(data.contact_id, data.leg - 1) if data.leg > 1 else None
+    opened = SessionOpenedData(contact_id=data.contact_id, session_id=session_id, leg=data.leg,
+                               counselor_id=data.counselor_id, previous_session_id=previous,
+                               opened_at=data.occurred_at)  # fmt: skip
+    out = new_event(SessionOpened, data=opened, center_id=event.centerid, source=SOURCE, time=now,
+                    cause=(session_id,))  # fmt: skip
+    doc = {
+        "_id": session_id, "contact_id": data.contact_id, "center_id": event.centerid,
+        "leg": data.leg, "previous_session_id": previous, "counselor_id": data.counselor_id,
+        "caller_token": data.caller_token, "status": str(Status.OPEN), "opened_at": data.occurred_at,
+        "versions": {kind: 0 for kind in KINDS}, "addenda": [], "close": None,
+        "outbox": [out.model_dump_json()],
+    }  # fmt: skip
+    with contextlib.suppress(DuplicateKeyError):  # delivered again: opened already
+        await s.store.sessions.insert_one(doc)
+    await s.outbox("sessions").flush(session_id)
+
+
+async def track_ended(s: Sessions, event: ContactEnded) -> None:
+    ended = event.data.occurred_at
+    await s.store.contacts.update_one(
+        {"_id": event.data.contact_id},
+        {"$set": {"center_id": event.centerid, "ended_at": ended,
+                  "overdue_at": overdue_at(ended, s.overdue_window)},
+         "$setOnInsert": {"overdue": "pending"}},
+        upsert=True,
+    )  # fmt: skip
+    await s.store.contacts.update_one(
+        {"_id": event.data.contact_id, "overdue": {"$exists": False}},
+        {"$set": {"overdue": "pending"}},
+    )
+
+
+async def fire_overdue(s: Sessions) -> int:
+    """Periodic, on every replica: each overdue contact fires once (conditional update)."""
+    now, fired = s.clock.now(), 0
+    due = s.store.contacts.find({"overdue": "pending", "overdue_at": {"$lte": now}}).limit(200)
+    async for contact in due:
+        open_sessions = await s.store.sessions.find(
+            {"contact_id": contact["_id"], "status": str(Status.OPEN)}, {"_id": 1}
+        ).to_list()
+        if not is_overdue(ended_at=contact["ended_at"], open_sessions=len(open_sessions), now=now,
+                          window=s.overdue_window):  # fmt: skip
+            await s.store.contacts.update_one({"_id": contact["_id"], "overdue": "pending"},
+                                              {"$set": {"overdue": "not-needed"}})  # fmt: skip
+            continue
+        data = DocumentationOverdueData(contact_id=contact["_id"], session_id=open_sessions[0]["_id"],
+                                        ended_at=contact["ended_at"], overdue_at=now)  # fmt: skip
+        event = new_event(SessionDocumentationOverdue, data=data, center_id=contact["center_id"],
+                          source=SOURCE, time=now, cause=(contact["_id"],))  # fmt: skip
+        if await s.events.emit(event):  # the claim: one replica wins, once
+            fired += 1
+        await s.store.contacts.update_one({"_id": contact["_id"]},
+                                          {"$set": {"overdue": "fired", "overdue_fired_at": now}})  # fmt: skip
+    return fired
+
+
+# ---- documentation -------------------------------------------------------------------------
+
+
+async def session_for(s: Sessions, session_id: str, who: Principal) -> Document:
+    doc = await s.store.get(session_id)
+    if doc is None:
+        raise Problem(404, "Unknown session", field="session_id")
+    who.require_center(doc["center_id"])
+    return doc
+
+
+async def audit(s: Sessions, who: Principal, doc: Document, action: str, **extra: Any) -> None:
+    await s.store.record_audit(action=action, actor=who.sub, role=str(who.role), session_id=doc["_id"],
+                               center_id=doc["center_id"], at=s.clock.now(), **extra)  # fmt: skip
+
+
+async def save_version(
+    s: Sessions, *, session_id: str, kind: str, base: int, content: BaseModel, who: Principal
+) -> int:
+    """Autosave: exactly one write per version wins; every accepted version is kept."""
+    doc = await session_for(s, session_id, who)
+    latest = await s.store.latest_version(session_id, kind)
+    current = latest["version"] if latest else 0
+    try:
+        version = check_write(status=Status(doc["status"]), current=current, base=base)
+    except SessionIsClosed as exc:
+        raise Problem(409, "Session is closed", detail=str(exc), field="session_id") from exc
+    except VersionConflict as exc:
+        raise _stale(exc.current) from exc
+    ciphertext = s.keyring.encrypt(f"center:{doc['center_id']}", content.model_dump_json(),
+                                   context=f"session:{session_id}:{kind}:{version}")  # fmt: skip
+    now = s.clock.now()
+    accepted = await s.store.insert_version({
+        "_id": f"{session_id}:{kind}:{version}", "session_id": session_id, "kind": kind,
+        "version": version, "ciphertext": ciphertext, "author": who.sub, "at": now,
+    })  # fmt: skip
+    if not accepted:
+        raise _stale(version)  # a concurrent autosave took this version first
+    await s.store.sessions.update_one({"_id": session_id, f"versions.{kind}": {"$lt": version}},
+                                      {"$set": {f"versions.{kind}": version, "updated_at": now}})  # fmt: skip
+    await audit(s, who, doc, f"{kind}.write", version=version)
+    return version
+
+
+def _stale(current: int) -> Problem:
+    return Problem(409, "Stale version", detail=f"current version is {current}", field="If-Match",
+                   extra={"current_version": current}, headers={"ETag": f'"{current}"'})  # fmt: skip
+
+
+async def read_version(
+    s: Sessions, session_id: str, kind: str, version_doc: Document | None
+) -> Any:
+    if version_doc is None:
+        return None
+    return json.loads(s.keyring.decrypt(version_doc["ciphertext"],
+                                        context=f"session:{session_id}:{kind}:{version_doc['version']}"))  # fmt: skip
+
+
+async def read_session(s: Sessions, session_id: str, who: Principal) -> Document:
+    doc = await session_for(s, session_id, who)
+    notes = await s.store.latest_version(session_id, "notes")
+    plan = await s.store.latest_version(session_id, "safety-plan")
+    await audit(s, who, doc, "session.read")
+    return {
+        "id": doc["_id"], "contact_id": doc["contact_id"], "center_id": doc["center_id"],
+        "leg": doc["leg"], "previous_session_id": doc.get("previous_session_id"),
+        "status": doc["status"], "version": notes["version"] if notes else 0,
+        "notes": await read_version(s, session_id, "notes", notes),
+        "safety_plan_version": plan["version"] if plan else 0,
+        "safety_plan": await read_version(s, session_id, "safety-plan", plan),
+        "close": close_out(doc.get("close")),
+        "addenda": [{k: a[k] for k in ("author", "at", "text_sha256", "signature")} for a in doc.get("addenda", [])],
+    }  # fmt: skip
+
+
+async def list_versions(s: Sessions, session_id: str, kind: str, who: Principal) -> list[Document]:
+    doc = await session_for(s, session_id, who)
+    await audit(s, who, doc, f"{kind}.read-history")
+    return [{"version": v["version"], "author": v["author"], "at": v["at"],
+             "content": await read_version(s, session_id, kind, v)}
+            for v in await s.store.all_versions(session_id, kind)]  # fmt: skip
+
+
+def close_out(close: Document | None) -> Document | None:
+    return {k: v for k, v in close.items() if k != "event"} if close else None
+
+
+# ---- closing -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CloseRequest:
+    disposition: Disposition | None
+    risk_level: RiskLevel | None
+    escalated: bool | None
+    followup_consent: bool
+    caring_contacts_consent: bool
+    caring_contacts_channel: CaringChannel | None
+
+
+async def close_session(
+    s: Sessions, session_id: str, req: CloseRequest, who: Principal
+) -> Document:
+    doc = await session_for(s, session_id, who)
+    if doc["status"] == Status.CLOSED:
+        await emit_closed(s, doc)  # closing twice: the first close stands; its event went out
+        return doc
+    facts = await s.store.contacts.find_one({"_id": doc["contact_id"]}) or {}
+    latest = RiskLevel(facts["risk_level"]) if facts.get("risk_level") else None
+    risk = risk_at_close(given=req.risk_level, given_escalated=req.escalated, latest=latest,
+                         latest_escalated=bool(facts.get("escalated")))  # fmt: skip
+    has_plan = (doc.get("versions") or {}).get("safety-plan", 0) > 0
+    disposition = req.disposition or default_disposition(
+        escalated=risk.escalated, has_safety_plan=has_plan
+    )
+    now = s.clock.now()
+    data = SessionClosedData(
+        contact_id=doc["contact_id"], session_id=session_id, disposition=str(disposition),
+        risk_level=risk.level, escalated=risk.escalated, followup_consent=req.followup_consent,
+        caring_contacts_consent=req.caring_contacts_consent,
+        caring_contacts_channel=str(req.caring_contacts_channel) if req.caring_contacts_channel else None,
+        caller_token=doc.get("caller_token"), closed_by=who.sub, closed_at=now,
+    )  # fmt: skip
+    event = new_event(SessionClosed, data=data, center_id=doc["center_id"], source=SOURCE, time=now,
+                      cause=(session_id, "closed"))  # fmt: skip
+    close = {**asdict(req), "disposition": str(disposition), "risk_level": str(risk.level),
+             "escalated": risk.escalated, "closed_by": who.sub, "closed_at": now}  # fmt: skip
+    close = {k: (str(v) if hasattr(v, "value") else v) for k, v in close.items()}
+    close["event"] = event.model_dump_json()
+    async with s.locks.hold(session_id):
+        await s.store.sessions.update_one(
+            {"_id": session_id, "status": str(Status.OPEN)},
+            {"$set": {"status": str(Status.CLOSED), "close": close}},
+        )
+    stored = await s.store.get(session_id)
+    assert stored is not None
+    await emit_closed(s, stored)
+    await audit(s, who, doc, "session.close")
+    found = await s.store.get(session_id)
+    assert found is not None
+    return found
+
+
+async def emit_closed(s: Sessions, doc: Document) -> None:
+    """The closing record carries its event: re-emitting is a no-op once it went out, and
+    a crash between closing and publishing is mended by `mend_closed` (periodic)."""
+    await s.events.emit(parse_event(doc["close"]["event"]))
+    await s.store.sessions.update_one({"_id": doc["_id"]}, {"$set": {"close_emitted": True}})
+
+
+async def mend_closed(s: Sessions) -> int:
+    """Periodic: publish session.closed for any session closed without it (after a crash)."""
+    cursor = s.store.sessions.find({"status": str(Status.CLOSED), "close_emitted": {"$ne": True}})
+    mended = 0
+    async for doc in cursor.limit(200):
+        await emit_closed(s, doc)
+        mended += 1
+    return mended
+
+
+async def add_addendum(s: Sessions, session_id: str, text: str, who: Principal) -> Document:
+    doc = await session_for(s, session_id, who)
+    if not can_add_addendum(Status(doc["status"])):
+        raise Problem(409, "Session is open", detail="edit the notes; addenda amend closed records",
+                      field="session_id")  # fmt: skip
+    now = s.clock.now()
+    signed = sign_addendum(s.signing_key, session_id=session_id, author=who.sub, at=now, text=text)
+    ciphertext = s.keyring.encrypt(f"center:{doc['center_id']}", text,
+                                   context=f"session:{session_id}:addendum:{signed.signature}")  # fmt: skip
+    entry = {**asdict(signed), "ciphertext": ciphertext}
+    await s.store.sessions.update_one({"_id": session_id}, {"$push": {"addenda": entry}})
+    await audit(s, who, doc, "addendum.write")
+    return {k: entry[k] for k in ("author", "at", "text_sha256", "signature")}

@@ -1,0 +1,116 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hotline_sessions.domain.documentation import Notes, SafetyPlan
+from hotline_sessions.domain.session import (
+    Disposition,
+    SessionClosed,
+    Status,
+    VersionConflict,
+    can_add_addendum,
+    check_write,
+    default_disposition,
+    is_overdue,
+    risk_at_close,
+    sign_addendum,
+    verify_addendum,
+)  # fmt: skip
+from hotline_shared.events import RiskLevel
+from pydantic import ValidationError
+
+T0 = datetime(2026, 11, 27, 18, 0, tzinfo=UTC)
+KEY = b"k" * 32
+
+
+@pytest.mark.parametrize("current", [0, 1, 7])
+def test_a_write_on_the_current_version_creates_the_next(current: int) -> None:
+    assert check_write(status=Status.OPEN, current=current, base=current) == current + 1
+
+
+@pytest.mark.parametrize(("current", "base"), [(1, 0), (5, 4), (2, 3), (0, 1)])
+def test_a_stale_or_future_base_is_a_conflict_carrying_the_current_version(
+    current: int, base: int
+) -> None:
+    with pytest.raises(VersionConflict) as err:
+        check_write(status=Status.OPEN, current=current, base=base)
+    assert err.value.current == current
+
+
+def test_a_closed_session_takes_no_direct_writes() -> None:
+    with pytest.raises(SessionClosed):
+        check_write(status=Status.CLOSED, current=3, base=3)
+
+
+def test_addenda_only_amend_closed_records() -> None:
+    assert can_add_addendum(Status.CLOSED)
+    assert not can_add_addendum(Status.OPEN)
+
+
+def test_addendum_signature_covers_author_time_and_text() -> None:
+    signed = sign_addendum(KEY, session_id="s1", author="c7", at=T0, text="called back, safe")
+    assert verify_addendum(KEY, signed, session_id="s1", text="called back, safe")
+    assert not verify_addendum(KEY, signed, session_id="s1", text="called back, unsafe")
+    assert not verify_addendum(KEY, signed, session_id="s2", text="called back, safe")
+    assert not verify_addendum(b"x" * 32, signed, session_id="s1", text="called back, safe")
+
+
+@pytest.mark.parametrize(
+    ("given", "given_esc", "latest", "latest_esc", "level", "escalated"),
+    [
+        (None, None, None, False, RiskLevel.NONE, False),
+        (None, None, RiskLevel.MODERATE, False, RiskLevel.MODERATE, False),
+        (None, None, RiskLevel.LOW, True, RiskLevel.HIGH, True),
+        (RiskLevel.LOW, None, RiskLevel.HIGH, False, RiskLevel.LOW, False),
+        (None, False, RiskLevel.LOW, True, RiskLevel.LOW, False),
+        (RiskLevel.MODERATE, True, None, False, RiskLevel.MODERATE, True),
+    ],
+)
+def test_risk_at_close_defaults_to_the_latest_assessed_or_escalated(
+    given: RiskLevel | None, given_esc: bool | None, latest: RiskLevel | None, latest_esc: bool,
+    level: RiskLevel, escalated: bool,
+) -> None:  # fmt: skip
+    risk = risk_at_close(
+        given=given, given_escalated=given_esc, latest=latest, latest_escalated=latest_esc
+    )
+    assert (risk.level, risk.escalated) == (level, escalated)
+
+
+@pytest.mark.parametrize(
+    ("escalated", "plan", "expected"),
+    [(True, True, Disposition.EMERGENCY_SERVICES_DISPATCHED), (True, False, Disposition.EMERGENCY_SERVICES_DISPATCHED),
+     (False, True, Disposition.SAFETY_PLAN_MADE), (False, False, Disposition.RESOLVED)],
+)  # fmt: skip
+def test_disposition_defaults(escalated: bool, plan: bool, expected: Disposition) -> None:
+    assert default_disposition(escalated=escalated, has_safety_plan=plan) == expected
+
+
+@pytest.mark.parametrize(
+    ("open_sessions", "minutes", "overdue"),
+    [(1, 29.99, False), (1, 30, True), (2, 45, True), (0, 45, False)],
+)
+def test_documentation_is_overdue_after_the_window_with_a_session_open(
+    open_sessions: int, minutes: float, overdue: bool
+) -> None:
+    now = T0 + timedelta(minutes=minutes)
+    assert (
+        is_overdue(ended_at=T0, open_sessions=open_sessions, now=now, window=timedelta(minutes=30))
+        is overdue
+    )
+
+
+def test_notes_reject_unknown_fields_and_out_of_range_distress() -> None:
+    with pytest.raises(ValidationError) as err:
+        Notes.model_validate({"exploring": {"distress": 11}})
+    assert "distress" in str(err.value)
+    with pytest.raises(ValidationError) as err:
+        Notes.model_validate({"caller_phone": "x"})
+    assert "caller_phone" in str(err.value)
+    with pytest.raises(ValidationError):
+        Notes.model_validate({"risk_domains": {"desire": ["not-a-domain"]}})
+
+
+def test_safety_plan_has_the_six_sections_and_a_reason_for_living() -> None:
+    assert set(SafetyPlan.model_fields) == {
+        "warning_signs", "internal_coping", "distracting_people_and_places", "people_to_ask_for_help",
+        "professionals_and_agencies", "making_environment_safe", "reason_for_living",
+    }  # fmt: skip
