@@ -15,14 +15,13 @@ import uuid
 from datetime import UTC, datetime
 
 import httpx
+from _common import Service, summary
 from hotline_sessions.service_layer import session_id_for
 from hotline_shared.auth import mint_token
 from hotline_shared.events import ContactAnswered, ContactAnsweredData, new_event
 from hotline_shared.kafka import EventBus
 from hotline_shared.mongo import make_client
 from hotline_shared.settings import KafkaSettings, MongoSettings, SecuritySettings
-
-from _common import Service, summary
 
 CENTER = "center-01"
 NOTE = "Caller describes a breakup last week; denies access to means; distress 7/10. " * 8
@@ -46,7 +45,9 @@ async def open_sessions(prefix: str, writers: int) -> list[str]:
     return ids
 
 
-async def run_autosaves(url: str, session_ids: list[str], saves: int) -> tuple[float, list[float], int]:
+async def run_autosaves(
+    url: str, session_ids: list[str], saves: int
+) -> tuple[float, list[float], int]:
     secret = SecuritySettings().jwt_secret
     assert secret is not None
     token = mint_token(secret.get_secret_value(), sub="bench", role="counselor", centers=[CENTER])
@@ -89,7 +90,9 @@ async def run_raw(writers: int, saves: int, database: str) -> tuple[float, list[
     async def writer(n: int) -> None:
         for version in range(saves):
             start = time.perf_counter()
-            await collection.update_one({"_id": f"s{n}"}, {"$set": {"notes": NOTE, "version": version + 1}})
+            await collection.update_one(
+                {"_id": f"s{n}"}, {"$set": {"notes": NOTE, "version": version + 1}}
+            )
             latencies.append((time.perf_counter() - start) * 1000)
 
     try:
@@ -109,12 +112,18 @@ async def main() -> None:
     async with Service("sessions") as sessions:
         session_ids = await open_sessions(sessions.prefix, args.writers + 1)
         seconds, latencies, conflicts = await run_autosaves(sessions.url, session_ids, args.saves)
-        raw_seconds, raw_latencies = await run_raw(args.writers, args.saves, f"{sessions.prefix}_raw")
+        raw_seconds, raw_latencies = await run_raw(
+            args.writers, args.saves, f"{sessions.prefix}_raw"
+        )
     total = args.writers * args.saves
     print(f"sessions autosave, {args.writers} concurrent writers x {args.saves} saves")
     print(summary("autosave PUT /notes (encrypt+version+audit)", total, seconds, latencies))
-    print(summary("raw ceiling: PyMongo update_one, same writers", total, raw_seconds, raw_latencies))
-    print(f"ratio: autosave is {total / seconds / (total / raw_seconds):.1%} of raw PyMongo; conflicts {conflicts}")
+    print(
+        summary("raw ceiling: PyMongo update_one, same writers", total, raw_seconds, raw_latencies)
+    )
+    print(
+        f"ratio: autosave is {total / seconds / (total / raw_seconds):.1%} of raw PyMongo; conflicts {conflicts}"
+    )
 
 
 if __name__ == "__main__":

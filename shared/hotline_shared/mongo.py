@@ -7,6 +7,7 @@ no multi-document transactions, change streams or TTL indexes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -232,37 +233,61 @@ async def sum_metrics(
 
 class EventLog:
     """Emit an event at most once, whoever tries: the insert keyed by the (deterministic)
-    event id is the claim, and the record carries the event as its outbox until published.
+    event id is the claim and carries the event; a second insert marks it published.
 
-    Inserts with a unique `_id` are the one write both MongoDB and FerretDB make atomic
-    under concurrency; FerretDB 1.24's conditional updates are not (two writers may both
-    match), so exactly-once claims are built on this, not on `update_one` filters.
+    Only inserts are used: an insert with a unique `_id` is the one write both MongoDB and
+    FerretDB make atomic under concurrency (FerretDB 1.24's conditional updates are not:
+    two writers may both match), and on FerretDB inserts stay fast as collections grow
+    while updates and deletes scan. The relay publishes claims that have no marker.
     """
 
-    COLLECTION = "emitted_events"
+    CLAIMS = "emitted_events"
+    PUBLISHED = "published_events"
 
     def __init__(
         self, db: AsyncDatabase[Document], publish: Callable[[Envelope], Awaitable[None]]
     ) -> None:
-        self.collection: AsyncCollection[Document] = db[self.COLLECTION]
-        self.outbox = Outbox(self.collection, publish)
+        self.claims: AsyncCollection[Document] = db[self.CLAIMS]
+        self.published: AsyncCollection[Document] = db[self.PUBLISHED]
+        self.publish = publish
 
     async def emit(self, event: Envelope) -> bool:
         """Record and publish; False (and nothing published) if it was emitted before."""
+        payload = event.model_dump_json()
         try:
-            await self.collection.insert_one(
+            await self.claims.insert_one(
                 {
                     "_id": event.id,
                     "type": event.type,
                     "subject": event.subject,
                     "at": event.time,
-                    Outbox.FIELD: [event.model_dump_json()],
+                    "json": payload,
                 }
             )
         except DuplicateKeyError:
             return False
-        await self.outbox.flush(event.id)
+        await self._publish(event.id, payload)
         return True
 
-    async def relay(self) -> int:
-        return await self.outbox.relay()
+    async def _publish(self, event_id: str, payload: str) -> None:
+        await self.publish(parse_event(payload))
+        with contextlib.suppress(DuplicateKeyError):
+            await self.published.insert_one({"_id": event_id})
+
+    async def relay(
+        self, *, older_than: timedelta = RELAY_GRACE, horizon: timedelta = timedelta(days=2)
+    ) -> int:
+        """Publish claims a crash left unpublished (periodic)."""
+        now = datetime.now(UTC)
+        window = {"at": {"$lte": now - older_than, "$gte": now - horizon}}
+        claims = [doc async for doc in self.claims.find(window, {"json": 1}).limit(2000)]
+        done = {
+            doc["_id"]
+            async for doc in self.published.find(
+                {"_id": {"$in": [c["_id"] for c in claims]}}, {"_id": 1}
+            )
+        }
+        missing = [c for c in claims if c["_id"] not in done]
+        for claim in missing:
+            await self._publish(claim["_id"], claim["json"])
+        return len(missing)

@@ -2,10 +2,70 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import timedelta
+
+import httpx
 from fastapi import FastAPI
-from hotline_shared.service import create_app, create_runtime
+from hotline_shared.events import CONTACTS_TOPIC, RISK_TOPIC, SESSIONS_TOPIC, Envelope
+from hotline_shared.mongo import EventLog, ensure_indexes
+from hotline_shared.service import Periodic, Runtime, create_app, create_runtime
+
+from hotline_followup import service_layer as svc
+from hotline_followup.adapters import alerts, tasks
+from hotline_followup.domain.policy import DEMO_TIME_SCALE, Policy, load_policy
+from hotline_followup.entrypoints import routes
+from hotline_followup.settings import FollowupSettings
+
+GROUP = "hotline-followup"
 
 
-def build_app() -> FastAPI:
-    runtime = create_runtime("followup")
-    return create_app(runtime, title="hotline followup")
+def policies_for(runtime: Runtime, settings: FollowupSettings) -> tuple[Policy, dict[str, Policy]]:
+    """Each center's policy; a center whose policy does not parse stops the start-up."""
+    base = Policy(time_scale=DEMO_TIME_SCALE) if settings.policy_profile == "demo" else Policy()
+    return base, {c.id: load_policy(c.id, c.policy, base=base) for c in runtime.centers}
+
+
+def build_app(runtime: Runtime | None = None, settings: FollowupSettings | None = None) -> FastAPI:
+    runtime = runtime or create_runtime("followup")
+    settings = settings or FollowupSettings()
+    default, policies = policies_for(runtime, settings)  # refuse to start on a bad policy
+    holder: dict[str, svc.Followup] = {}
+    http = httpx.AsyncClient(timeout=5)
+
+    def followup() -> svc.Followup:
+        return holder["followup"]
+
+    async def startup(rt: Runtime) -> None:
+        await ensure_indexes(rt.db, {tasks.COLLECTION: tasks.INDEXES, alerts.COLLECTION: alerts.INDEXES,
+                                     EventLog.CLAIMS: ()})  # fmt: skip
+        holder["followup"] = svc.Followup(
+            db=rt.db, bus=rt.bus, clock=rt.clock, policies=policies, default_policy=default,
+            alerts=alerts.AlertQueue(rt.db[alerts.COLLECTION], rt.centers),
+            owner=f"followup-{uuid.uuid4().hex[:8]}", lease=timedelta(seconds=settings.lease_seconds),
+        )  # fmt: skip
+
+    async def on_event(event: Envelope) -> None:
+        await svc.on_event(followup(), event)
+
+    for topic in (CONTACTS_TOPIC, RISK_TOPIC, SESSIONS_TOPIC):
+        runtime.bus.subscribe(topic, group_id=f"{GROUP}.{topic}", handler=on_event)
+
+    async def send_alerts() -> None:
+        await followup().alerts.send_due(http, now=followup().clock.now())
+
+    return create_app(
+        runtime,
+        title="hotline followup",
+        routers=[routes.build_router(followup, runtime.verifier)],
+        startup=startup,
+        periodic=[
+            Periodic(
+                "timers",
+                settings.timer_interval_seconds,
+                lambda: svc.run_timers(followup(), limit=settings.timer_batch),
+            ),
+            Periodic("event-relay", 5.0, lambda: followup().events.relay()),
+            Periodic("alerts", settings.alert_interval_seconds, send_alerts),
+        ],
+    )

@@ -1,7 +1,10 @@
-"""Followup service settings (env prefix HOTLINE_FOLLOWUP_)."""
+"""Follow-up service settings (env prefix HOTLINE_FOLLOWUP_)."""
 
 from __future__ import annotations
 
+from typing import Literal
+
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -10,3 +13,10 @@ class FollowupSettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8003
+    policy_profile: Literal["default", "demo"] = Field(
+        default="default", description="demo: hours become seconds, to watch a whole cycle"
+    )
+    timer_interval_seconds: float = Field(default=0.5, gt=0)
+    timer_batch: int = Field(default=200, ge=1)
+    lease_seconds: float = Field(default=30, gt=0)
+    alert_interval_seconds: float = Field(default=2, gt=0)

@@ -12,17 +12,14 @@ contact state machine infers it: queued, ended, never answered.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from hotline_shared import webhooks
 from hotline_shared.events import Channel, Provider
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from hotline_intake.domain.contact import Milestone, Observation
-
-REPLAY_WINDOW_SECONDS = 300
 
 
 class PbxEvent(BaseModel):
@@ -60,25 +57,9 @@ class PbxEvent(BaseModel):
         )
 
 
-# ---- signature -------------------------------------------------------------------------
+# ---- signature: the shared scheme (hotline_shared.webhooks) -----------------------------
 
-
-def sign(secret: str, body: bytes, timestamp: int) -> str:
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return f"t={timestamp},v1={mac.hexdigest()}"
-
-
-def verify(secret: str, body: bytes, header: str, *, now: datetime) -> bool:
-    """True when the header carries a valid v1 MAC with a timestamp within the window."""
-    parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
-    try:
-        timestamp = int(parts.get("t", ""))
-    except ValueError:
-        return False
-    if abs(now.timestamp() - timestamp) > REPLAY_WINDOW_SECONDS:
-        return False
-    expected = sign(secret, body, timestamp).split("v1=", 1)[1]
-    return hmac.compare_digest(expected, parts.get("v1", ""))
+sign, verify = webhooks.sign, webhooks.verify
 
 
 # ---- native event mappers ----------------------------------------------------------------

@@ -1,0 +1,150 @@
+"""A follow-up task: scheduled → due → attempted (n) → completed | missed | cancelled,
+and its SLA: on-track → at-risk (75% of the first window gone, no attempt) → breached
+(window gone). Pure: time is a parameter; each transition is reported once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from hotline_shared.events import AttemptOutcome, FollowupKind
+
+
+class Status(StrEnum):
+    SCHEDULED = "scheduled"
+    DUE = "due"
+    ATTEMPTED = "attempted"
+    COMPLETED = "completed"
+    MISSED = "missed"
+    CANCELLED = "cancelled"
+
+
+TERMINAL = frozenset({Status.COMPLETED, Status.MISSED, Status.CANCELLED})
+
+
+class Sla(StrEnum):
+    ON_TRACK = "on-track"
+    AT_RISK = "at-risk"
+    BREACHED = "breached"
+
+
+class Happened(StrEnum):
+    DUE = "due"
+    SLA_AT_RISK = "sla-at-risk"
+    SLA_BREACHED = "sla-breached"
+    ATTEMPTED = "attempted"
+    COMPLETED = "completed"
+    MISSED = "missed"
+    CANCELLED = "cancelled"
+
+
+class TaskClosed(Exception):
+    """The task is completed, missed or cancelled: no more attempts."""
+
+
+# Outcomes that end the follow-up (engaged, declined, or handed to imminent-risk work) and
+# those that make the person unreachable; the rest (no answer, voicemail) try again.
+ENDS_COMPLETED = frozenset(
+    {AttemptOutcome.REACHED, AttemptOutcome.DECLINED, AttemptOutcome.ESCALATED}
+)
+ENDS_MISSED = frozenset({AttemptOutcome.WRONG_NUMBER})
+
+
+@dataclass(frozen=True)
+class Task:
+    id: str
+    kind: FollowupKind
+    contact_id: str
+    center_id: str
+    created_at: datetime
+    window_start: datetime
+    due_at: datetime
+    max_attempts: int | None
+    spacing: timedelta
+    policy_version: str
+    status: Status = Status.SCHEDULED
+    sla: Sla = Sla.ON_TRACK
+    attempts: int = 0
+    first_attempt_at: datetime | None = None
+    due_fired: int = 0  # attempt number whose `due` was reported
+    caller_token: str | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    def at_risk_at(self, fraction: float) -> datetime:
+        return self.window_start + (self.due_at - self.window_start) * fraction
+
+
+def next_fire_at(task: Task, fraction: float) -> datetime | None:
+    """When this task's timer must next run, or None when nothing is left to fire."""
+    if task.terminal:
+        return None
+    candidates = []
+    if task.attempts == 0 and task.sla is Sla.ON_TRACK:
+        candidates.append(task.at_risk_at(fraction))
+    if task.due_fired < task.attempts + 1 or (task.attempts == 0 and task.sla is not Sla.BREACHED):
+        candidates.append(task.due_at)
+    return min(candidates) if candidates else None
+
+
+def fire(task: Task, *, now: datetime, fraction: float) -> tuple[Task, list[Happened]]:
+    """Apply every timer that has come due by `now`, in order, each at most once."""
+    if task.terminal:
+        return task, []
+    happened: list[Happened] = []
+    if task.attempts == 0 and task.sla is Sla.ON_TRACK and now >= task.at_risk_at(fraction):
+        task = replace(task, sla=Sla.AT_RISK)
+        happened.append(Happened.SLA_AT_RISK)
+    if now >= task.due_at and task.due_fired < task.attempts + 1:
+        task = replace(task, status=Status.DUE, due_fired=task.attempts + 1)
+        happened.append(Happened.DUE)
+    if task.attempts == 0 and task.sla is not Sla.BREACHED and now >= task.due_at:
+        task = replace(task, sla=Sla.BREACHED)
+        happened.append(Happened.SLA_BREACHED)
+    return task, happened
+
+
+def attempt(task: Task, outcome: AttemptOutcome, *, now: datetime) -> tuple[Task, list[Happened]]:
+    """Record an attempt; the next one is scheduled by the policy's spacing, or the task ends."""
+    if task.terminal:
+        raise TaskClosed(f"task is {task.status}")
+    late: list[Happened] = []
+    if task.attempts == 0 and task.sla is not Sla.BREACHED and now >= task.due_at:
+        task, late = replace(task, sla=Sla.BREACHED), [Happened.SLA_BREACHED]  # timer not run yet
+    attempts = task.attempts + 1
+    task = replace(task, attempts=attempts, first_attempt_at=task.first_attempt_at or now)
+    if outcome in ENDS_COMPLETED:
+        return replace(task, status=Status.COMPLETED), [
+            *late,
+            Happened.ATTEMPTED,
+            Happened.COMPLETED,
+        ]
+    exhausted = task.max_attempts is not None and attempts >= task.max_attempts
+    if outcome in ENDS_MISSED or exhausted:
+        return replace(task, status=Status.MISSED), [*late, Happened.ATTEMPTED, Happened.MISSED]
+    again = replace(task, status=Status.ATTEMPTED, window_start=now, due_at=now + task.spacing)
+    return again, [*late, Happened.ATTEMPTED]
+
+
+def cancel(task: Task) -> tuple[Task, list[Happened]]:
+    """Cancel a task nobody has worked yet (the caller got through again)."""
+    if task.terminal or task.attempts > 0:
+        return task, []
+    return replace(task, status=Status.CANCELLED), [Happened.CANCELLED]
+
+
+def complete(task: Task) -> tuple[Task, list[Happened]]:
+    """Complete from outside (emergency services confirmed they reached the person)."""
+    if task.terminal:
+        return task, []
+    return replace(task, status=Status.COMPLETED), [Happened.COMPLETED]
+
+
+def within_sla(task: Task) -> bool | None:
+    """Whether the first attempt came inside the first window (None: not attempted yet)."""
+    if task.first_attempt_at is None:
+        return None
+    return task.sla is not Sla.BREACHED

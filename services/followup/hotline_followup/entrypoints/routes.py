@@ -1,0 +1,75 @@
+"""Follow-up HTTP API: the work queue, a task, attempts, SLA summary and breaches."""
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from hotline_shared.auth import Principal, Role, TokenVerifier, bearer
+from hotline_shared.events import AttemptOutcome
+from hotline_shared.problems import Problem
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+
+from hotline_followup import service_layer as svc
+from hotline_followup.domain.task import Status
+from hotline_followup.service_layer import Followup
+
+
+class AttemptCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: AttemptOutcome
+
+
+def build_router(get: Callable[[], Followup], verifier: TokenVerifier) -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["followups"])
+    Worker = Annotated[
+        Principal, Depends(bearer(verifier, Role.COUNSELOR, Role.SUPERVISOR, Role.ADMIN))
+    ]
+    Supervisor = Annotated[Principal, Depends(bearer(verifier, Role.SUPERVISOR, Role.ADMIN))]
+    Limit = Annotated[int, Query(ge=1, le=500)]
+
+    @router.get("/followups")
+    async def queue(
+        who: Worker,
+        center_id: Annotated[str, Query(min_length=1)],
+        status: Status | None = None,
+        due_before: AwareDatetime | None = None,
+        cursor: str | None = None,
+        limit: Limit = 100,
+    ) -> dict[str, Any]:
+        who.require_center(center_id)
+        return await svc.work_queue(get(), center_id=center_id, status=str(status) if status else None,
+                                    due_before=due_before, cursor=cursor, limit=limit)  # fmt: skip
+
+    @router.get("/followups/{followup_id}")
+    async def read(followup_id: str, who: Worker) -> dict[str, Any]:
+        doc = await get().tasks.get(followup_id)
+        if doc is None:
+            raise Problem(404, "Unknown follow-up", field="followup_id")
+        who.require_center(doc["center_id"])
+        return svc.task_out(doc)
+
+    @router.post("/followups/{followup_id}/attempts", status_code=201)
+    async def record_attempt(followup_id: str, body: AttemptCreate, who: Worker) -> dict[str, Any]:
+        doc = await svc.record_attempt(get(), followup_id, body.outcome, who.require_center)
+        return svc.task_out(doc)
+
+    @router.get("/sla/summary")
+    async def summary(
+        who: Supervisor, center_id: Annotated[str, Query(min_length=1)]
+    ) -> dict[str, Any]:
+        who.require_center(center_id)
+        return await svc.sla_summary(get(), center_id)
+
+    @router.get("/sla/breaches")
+    async def breaches(
+        who: Supervisor,
+        center_id: Annotated[str, Query(min_length=1)],
+        cursor: str | None = None,
+        limit: Limit = 100,
+    ) -> dict[str, Any]:
+        who.require_center(center_id)
+        return await svc.work_queue(get(), center_id=center_id, status=None, due_before=None, cursor=cursor,
+                                    limit=limit, sla_state="breached")  # fmt: skip
+
+    return router

@@ -1,0 +1,270 @@
+"""Follow-up policy and task rules with a fake clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hotline_followup.adapters.tasks import new_task
+from hotline_followup.domain.policy import (
+    CARING_CADENCE_DAYS,
+    Policy,
+    PolicyError,
+    TaskSpec,
+    load_policy,
+    plan,
+)  # fmt: skip
+from hotline_followup.domain.task import (
+    Happened,
+    Sla,
+    Status,
+    Task,
+    TaskClosed,
+    attempt,
+    cancel,
+    complete,
+    fire,
+    next_fire_at,
+    within_sla,
+)  # fmt: skip
+from hotline_shared.clock import FakeClock
+from hotline_shared.events import AttemptOutcome, FollowupKind
+
+from tests.factories import sample_event
+
+T0 = datetime(2026, 11, 27, 18, 0, tzinfo=UTC)
+POLICY = Policy()
+H = timedelta(hours=1)
+
+
+def event(kind: str, **data: Any) -> Any:
+    from tests.factories import SAMPLE_DATA
+
+    return sample_event(
+        f"hotline.{kind}.v1",
+        time=T0.isoformat(),
+        data={**SAMPLE_DATA[f"hotline.{kind}.v1"], **data},
+    )
+
+
+def closed(**data: Any) -> Any:
+    base = {"risk_level": "none", "escalated": False, "followup_consent": False,
+            "caring_contacts_consent": False, "closed_at": T0.isoformat()}  # fmt: skip
+    return event("session.closed", **{**base, **data})
+
+
+def only(specs: list[TaskSpec]) -> TaskSpec:
+    assert len(specs) == 1, specs
+    return specs[0]
+
+
+# ---- every row of the policy table -----------------------------------------------------------
+
+
+def test_abandoned_reachable_caller_gets_a_callback_due_in_30_minutes() -> None:
+    spec = only(plan(event("contact.abandoned", occurred_at=T0.isoformat()), POLICY).create)
+    assert (spec.kind, spec.due_at - spec.created_at, spec.max_attempts) == (
+        FollowupKind.CALLBACK,
+        30 * timedelta(minutes=1),
+        3,
+    )
+
+
+def test_abandoned_unreachable_caller_gets_nothing() -> None:
+    assert plan(event("contact.abandoned", caller_reachable=False), POLICY).create == []
+
+
+def test_escalation_gets_an_ems_confirmation_due_in_an_hour_until_confirmed() -> None:
+    spec = only(plan(event("risk.escalated", escalated_at=T0.isoformat()), POLICY).create)
+    assert (spec.kind, spec.due_at - T0, spec.max_attempts) == (
+        FollowupKind.EMS_CONFIRMATION,
+        H,
+        None,
+    )
+
+
+def test_ems_confirmed_reached_completes_and_not_reached_keeps_trying() -> None:
+    assert plan(event("risk.ems-confirmed", reached=True), POLICY).complete_ems_for == "e-1"
+    assert plan(event("risk.ems-confirmed", reached=False), POLICY).complete_ems_for is None
+
+
+@pytest.mark.parametrize(
+    ("risk", "escalated", "consent", "kind", "due_hours", "attempts"),
+    [
+        ("high", False, False, FollowupKind.SAFETY_FOLLOW_UP, 24, 5),
+        ("low", True, False, FollowupKind.SAFETY_FOLLOW_UP, 24, 5),
+        ("moderate", False, False, FollowupKind.FOLLOW_UP, 48, 3),
+        ("low", False, True, FollowupKind.CHECK_IN, 72, 2),
+    ],
+)
+def test_session_closed_rows(
+    risk: str, escalated: bool, consent: bool, kind: FollowupKind, due_hours: int, attempts: int
+) -> None:
+    spec = only(
+        plan(closed(risk_level=risk, escalated=escalated, followup_consent=consent), POLICY).create
+    )
+    assert (spec.kind, spec.due_at - T0, spec.max_attempts) == (kind, due_hours * H, attempts)
+
+
+@pytest.mark.parametrize("risk", ["none", "low"])
+def test_no_consent_low_or_no_risk_gets_no_task(risk: str) -> None:
+    assert plan(closed(risk_level=risk), POLICY).create == []
+
+
+def test_caring_contacts_follow_the_documented_cadence() -> None:
+    specs = plan(closed(caring_contacts_consent=True), POLICY).create
+    assert [s.kind for s in specs] == [FollowupKind.CARING_CONTACT] * 11
+    assert (
+        [(s.created_at - T0).days for s in specs]
+        == list(CARING_CADENCE_DAYS)
+        == [1, 7, 14, 30, 60, 90, 120, 180, 240, 300, 365]
+    )
+    assert all(s.max_attempts == 1 for s in specs)
+    assert len({s.id for s in specs}) == 11
+
+
+def test_answered_again_cancels_callbacks_for_that_caller() -> None:
+    assert plan(event("contact.answered"), POLICY).cancel_callbacks_for_caller == "ab" * 32
+
+
+def test_replaying_an_event_plans_the_same_task_ids() -> None:
+    first = plan(closed(risk_level="high", caring_contacts_consent=True), POLICY).create
+    again = plan(closed(risk_level="high", caring_contacts_consent=True), POLICY).create
+    assert [s.id for s in first] == [s.id for s in again]
+
+
+def test_tasks_record_the_policy_version() -> None:
+    spec = only(plan(closed(risk_level="high"), POLICY).create)
+    assert spec.policy_version == POLICY.version
+
+
+# ---- policy as data ---------------------------------------------------------------------------
+
+
+def test_center_override_merges_into_the_default() -> None:
+    policy = load_policy("center-01", {"version": "c1-2", "callback": {"max_attempts": 5}})
+    assert policy.callback.max_attempts == 5 and policy.callback.first_due_seconds == 1800
+    assert policy.version == "c1-2"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [({"callback": {"first_due_seconds": -5}}, "callback.first_due_seconds"),
+     ({"check_in": {"spacing_seconds": "soon"}}, "check_in.spacing_seconds"),
+     ({"unknown_rule": {}}, "unknown_rule")],
+)  # fmt: skip
+def test_a_bad_policy_names_the_center_and_field(overrides: dict[str, Any], field: str) -> None:
+    with pytest.raises(PolicyError) as err:
+        load_policy("center-07", overrides)
+    assert "center-07" in str(err.value) and field in str(err.value)
+
+
+def test_demo_profile_shrinks_time() -> None:
+    demo = Policy(time_scale=1 / 720)
+    spec = only(plan(closed(risk_level="high"), demo).create)
+    assert spec.due_at - T0 == timedelta(seconds=120)
+
+
+# ---- timers and SLA, with a fake clock ----------------------------------------------------------
+
+
+def callback_task(policy: Policy = POLICY) -> Task:
+    spec = only(plan(event("contact.abandoned", occurred_at=T0.isoformat()), policy).create)
+    return new_task(spec, spacing=policy.seconds(policy.callback.spacing_seconds))
+
+
+def run(task: Task, clock: FakeClock) -> tuple[Task, list[Happened]]:
+    return fire(task, now=clock.now(), fraction=0.75)
+
+
+def test_at_risk_and_breach_exactly_at_their_thresholds_and_once_each() -> None:
+    clock, task = FakeClock(T0), callback_task()
+    assert next_fire_at(task, 0.75) == T0 + timedelta(minutes=22.5)
+    clock.set(T0 + timedelta(minutes=22.5) - timedelta(microseconds=1))
+    task, happened = run(task, clock)
+    assert happened == [] and task.sla is Sla.ON_TRACK
+    clock.set(T0 + timedelta(minutes=22.5))
+    task, happened = run(task, clock)
+    assert happened == [Happened.SLA_AT_RISK]
+    task, happened = run(task, clock)
+    assert happened == []  # once
+    assert next_fire_at(task, 0.75) == T0 + timedelta(minutes=30)
+    clock.set(T0 + timedelta(minutes=30) - timedelta(microseconds=1))
+    assert run(task, clock)[1] == []
+    clock.set(T0 + timedelta(minutes=30))
+    task, happened = run(task, clock)
+    assert happened == [Happened.DUE, Happened.SLA_BREACHED]
+    assert (task.status, task.sla) == (Status.DUE, Sla.BREACHED)
+    clock.advance(H * 5)
+    assert run(task, clock)[1] == [] and next_fire_at(task, 0.75) is None
+
+
+def test_a_timer_that_runs_late_reports_every_transition_in_order() -> None:
+    _, happened = fire(callback_task(), now=T0 + 3 * H, fraction=0.75)
+    assert happened == [Happened.SLA_AT_RISK, Happened.DUE, Happened.SLA_BREACHED]
+
+
+def test_an_attempt_inside_the_window_keeps_the_sla() -> None:
+    task, _ = fire(callback_task(), now=T0 + timedelta(minutes=25), fraction=0.75)
+    task, happened = attempt(task, AttemptOutcome.NO_ANSWER, now=T0 + timedelta(minutes=26))
+    assert happened == [Happened.ATTEMPTED] and task.sla is Sla.AT_RISK and within_sla(task) is True
+    task, happened = fire(task, now=T0 + 2 * H, fraction=0.75)
+    assert Happened.SLA_BREACHED not in happened
+
+
+def test_a_late_first_attempt_counts_as_breached_even_before_the_timer_ran() -> None:
+    task, happened = attempt(callback_task(), AttemptOutcome.REACHED, now=T0 + H)
+    assert happened == [Happened.SLA_BREACHED, Happened.ATTEMPTED, Happened.COMPLETED]
+    assert within_sla(task) is False
+
+
+def test_attempts_are_spaced_by_the_policy_and_exhaustion_is_missed() -> None:
+    clock, task = FakeClock(T0 + timedelta(minutes=10)), callback_task()
+    for n in (1, 2):
+        task, happened = attempt(task, AttemptOutcome.NO_ANSWER, now=clock.now())
+        assert happened == [Happened.ATTEMPTED] and task.status is Status.ATTEMPTED
+        assert task.due_at == clock.now() + timedelta(minutes=30)
+        clock.advance(timedelta(minutes=30))
+        task, happened = fire(task, now=clock.now(), fraction=0.75)
+        assert happened == [Happened.DUE] and task.due_fired == n + 1
+    task, happened = attempt(task, AttemptOutcome.VOICEMAIL, now=clock.now())
+    assert happened == [Happened.ATTEMPTED, Happened.MISSED] and task.status is Status.MISSED
+    with pytest.raises(TaskClosed):
+        attempt(task, AttemptOutcome.REACHED, now=clock.now())
+
+
+@pytest.mark.parametrize(
+    ("outcome", "status"),
+    [(AttemptOutcome.REACHED, Status.COMPLETED), (AttemptOutcome.DECLINED, Status.COMPLETED),
+     (AttemptOutcome.ESCALATED, Status.COMPLETED), (AttemptOutcome.WRONG_NUMBER, Status.MISSED),
+     (AttemptOutcome.NO_ANSWER, Status.ATTEMPTED), (AttemptOutcome.VOICEMAIL, Status.ATTEMPTED)],
+)  # fmt: skip
+def test_outcomes(outcome: AttemptOutcome, status: Status) -> None:
+    task, _ = attempt(callback_task(), outcome, now=T0 + timedelta(minutes=5))
+    assert task.status is status
+
+
+def test_ems_confirmation_keeps_going_until_confirmed() -> None:
+    spec = only(plan(event("risk.escalated", escalated_at=T0.isoformat()), POLICY).create)
+    task = new_task(spec, spacing=H)
+    for n in range(10):
+        task, _ = attempt(task, AttemptOutcome.NO_ANSWER, now=T0 + n * H)
+    assert task.status is Status.ATTEMPTED
+    task, happened = complete(task)
+    assert happened == [Happened.COMPLETED] and complete(task)[1] == []
+
+
+def test_only_untouched_tasks_are_cancelled() -> None:
+    task, happened = cancel(callback_task())
+    assert happened == [Happened.CANCELLED] and task.status is Status.CANCELLED
+    tried, _ = attempt(callback_task(), AttemptOutcome.NO_ANSWER, now=T0)
+    assert cancel(tried)[1] == []
+
+
+def test_caring_contact_is_one_message_in_its_window() -> None:
+    spec = plan(closed(caring_contacts_consent=True), POLICY).create[0]
+    task = new_task(spec, spacing=timedelta(days=1))
+    assert task.due_at - task.created_at == timedelta(days=1)
+    done, _ = attempt(task, AttemptOutcome.NO_ANSWER, now=task.created_at)
+    assert done.status is Status.MISSED  # one attempt each: sent or not, the series goes on
