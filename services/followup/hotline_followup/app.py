@@ -17,9 +17,6 @@ from hotline_followup.domain.policy import DEMO_TIME_SCALE, Policy, load_policy
 from hotline_followup.entrypoints import routes
 from hotline_followup.settings import FollowupSettings
 
-GROUP = "hotline-followup"
-
-
 def policies_for(runtime: Runtime, settings: FollowupSettings) -> tuple[Policy, dict[str, Policy]]:
     """Each center's policy; a center whose policy does not parse stops the start-up."""
     base = Policy(time_scale=DEMO_TIME_SCALE) if settings.policy_profile == "demo" else Policy()
@@ -49,7 +46,7 @@ def build_app(runtime: Runtime | None = None, settings: FollowupSettings | None 
         await svc.on_event(followup(), event)
 
     for topic in (CONTACTS_TOPIC, RISK_TOPIC, SESSIONS_TOPIC):
-        runtime.bus.subscribe(topic, group_id=f"{GROUP}.{topic}", handler=on_event)
+        runtime.bus.subscribe(topic, group_id=f"{settings.group_id}.{topic}", handler=on_event)
 
     async def send_alerts() -> None:
         await followup().alerts.send_due(http, now=followup().clock.now())

@@ -1,0 +1,228 @@
+"""Follow-up against the real stack: timers across replicas, crash with leases, replay."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from hotline_shared.events import (
+    CONTACTS_TOPIC, FOLLOWUPS_TOPIC, RISK_TOPIC, SESSIONS_TOPIC, ContactAbandoned, ContactAbandonedData,
+    RiskEscalated, RiskEscalatedData, SessionClosed, SessionClosedData, new_event,
+)  # fmt: skip
+from hotline_shared.kafka import EventBus
+from hotline_shared.mongo import Document, make_client
+from hotline_shared.settings import KafkaSettings, MongoSettings
+from pymongo.asynchronous.database import AsyncDatabase
+
+from tests.conftest import token_for
+from tests.support import ServiceProcess, read_topic, unique, wait_until
+
+pytestmark = pytest.mark.integration
+
+CENTER = "center-01"
+SUPERVISOR = {"Authorization": f"Bearer {token_for('supervisor', [CENTER], 'supervisor-2')}"}
+
+
+class Stack:
+    def __init__(self, tmp: Path) -> None:
+        self.prefix = unique("t")
+        self.kafka = KafkaSettings(topic_prefix=f"{self.prefix}.")
+        self.mongo = MongoSettings(database_prefix=f"{self.prefix}_")
+        self.tmp = tmp
+        self.replicas: list[ServiceProcess] = []
+
+    def replica(self, **env: str) -> ServiceProcess:
+        process = ServiceProcess("followup", {
+            "HOTLINE_KAFKA_TOPIC_PREFIX": self.kafka.topic_prefix,
+            "HOTLINE_MONGODB_DATABASE_PREFIX": self.mongo.database_prefix,
+            "HOTLINE_FOLLOWUP_POLICY_PROFILE": "demo", "HOTLINE_FOLLOWUP_TIMER_INTERVAL_SECONDS": "0.2",
+            **env}, self.tmp)  # fmt: skip
+        self.replicas.append(process)
+        return process
+
+    async def followup_events(self, expect: int = 0, settle: float = 1.0) -> list[dict[str, Any]]:
+        records: list[Any] = await read_topic(self.kafka.bootstrap, self.kafka.topic_prefix + FOLLOWUPS_TOPIC,
+                                              expect=expect, settle=settle, strict=False, timeout=60)  # fmt: skip
+        return [json.loads(r.value) for r in records]
+
+
+@pytest.fixture
+async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
+    s = Stack(tmp_path)
+    yield s
+    for replica in s.replicas:
+        replica.stop()
+
+
+@pytest.fixture
+async def upstream(stack: Stack) -> AsyncIterator[EventBus]:
+    bus = EventBus(stack.kafka, client_id="test-upstream")
+    await bus.start()
+    yield bus
+    await bus.stop()
+
+
+@pytest.fixture
+async def followup_db(stack: Stack) -> AsyncIterator[AsyncDatabase[Document]]:
+    client = make_client(stack.mongo)
+    yield client[f"{stack.mongo.database_prefix}hotline_followup"]
+    await client.close()
+
+
+def abandoned(n: int, token: str | None = None) -> Any:
+    contact_id = unique(f"c{n}-")
+    data = ContactAbandonedData(contact_id=contact_id, provider="twilio", provider_contact_id=contact_id,
+                                channel="voice", occurred_at=datetime.now(UTC), caller_token=token or f"tok{n}",
+                                caller_reachable=True)  # fmt: skip
+    return new_event(ContactAbandoned, data=data, center_id=CENTER, source="hotline/intake",
+                     time=datetime.now(UTC), cause=(contact_id,))  # fmt: skip
+
+
+def due_counts(events: list[dict[str, Any]]) -> Counter[str]:
+    return Counter(e["data"]["followup_id"] for e in events if e["type"] == "hotline.followup.due.v1")
+
+
+async def test_two_replicas_fire_a_thousand_timers_each_exactly_once(stack: Stack, upstream: EventBus) -> None:
+    for replica in (stack.replica(), stack.replica()):
+        replica.start()
+        await replica.wait_ready()
+    for n in range(1000):
+        await upstream.publish(abandoned(n))
+
+    async def all_due() -> list[dict[str, Any]] | None:
+        events = await stack.followup_events(settle=0.5)
+        return events if len(due_counts(events)) >= 1000 else None
+
+    await wait_until(all_due, timeout=300, what="1000 followup.due events")
+    events = await stack.followup_events(settle=3.0)  # and nothing more arrives
+    counts = due_counts(events)
+    assert len(counts) == 1000 and set(counts.values()) == {1}
+    ids = Counter(e["id"] for e in events)
+    assert set(ids.values()) == {1}, "an event was published twice"
+    assert {r.proc.pid for r in stack.replicas if r.proc} and len(stack.replicas) == 2
+
+
+async def test_timers_leased_by_a_killed_replica_fire_after_the_lease_expires(
+    stack: Stack, upstream: EventBus, followup_db: AsyncDatabase[Document]
+) -> None:
+    first = stack.replica(HOTLINE_FOLLOWUP_LEASE_SECONDS="4", HOTLINE_FOLLOWUP_TIMER_BATCH="400")
+    first.start()
+    await first.wait_ready()
+    for n in range(300):
+        await upstream.publish(abandoned(n))
+
+    async def leased() -> list[Document]:
+        now = datetime.now(UTC)
+        return [d async for d in followup_db["tasks"].find({"lease_until": {"$gt": now}})]
+
+    held = await wait_until(leased, timeout=120, what="leases held by the first replica")
+    first.kill()  # SIGKILL with leases held
+    second = stack.replica(HOTLINE_FOLLOWUP_LEASE_SECONDS="4")
+    second.start()
+    await second.wait_ready()
+
+    async def all_due() -> list[dict[str, Any]] | None:
+        events = await stack.followup_events(settle=0.5)
+        return events if len(due_counts(events)) >= 300 else None
+
+    events = await wait_until(all_due, timeout=180, what="300 followup.due events")
+    counts = due_counts(events)
+    assert len(counts) == 300 and set(counts.values()) == {1}
+    for doc in held:
+        assert counts[doc["_id"]] == 1
+
+
+async def test_replaying_the_three_input_topics_from_zero_creates_no_task(
+    stack: Stack, upstream: EventBus, followup_db: AsyncDatabase[Document]
+) -> None:
+    first = stack.replica()
+    first.start()
+    await first.wait_ready()
+    now = datetime.now(UTC)
+    for n in range(20):
+        await upstream.publish(abandoned(n))
+    for n in range(10):
+        contact_id = unique("esc-")
+        await upstream.publish(new_event(RiskEscalated, data=RiskEscalatedData(
+            contact_id=contact_id, escalation_id=f"e-{contact_id}", reason="attempt-in-progress",
+            escalated_by="c7", escalated_at=now), center_id=CENTER, source="hotline/intake", time=now,
+            cause=(contact_id,)))  # fmt: skip
+        await upstream.publish(new_event(SessionClosed, data=SessionClosedData(
+            contact_id=contact_id, session_id=f"s-{contact_id}", disposition="resolved", risk_level="high",
+            escalated=True, followup_consent=True, caring_contacts_consent=True, closed_by="c7",
+            closed_at=now), center_id=CENTER, source="hotline/sessions", time=now, cause=(contact_id,)))  # fmt: skip
+    expected = 20 + 10 * (1 + 1 + 11)  # callbacks; per escalation: EMS, safety follow-up, 11 caring
+
+    async def created() -> bool:
+        return await followup_db["tasks"].count_documents({}) >= expected
+
+    await wait_until(created, timeout=120, what=f"{expected} tasks")
+    scheduled_before = await followup_db["emitted_events"].count_documents({"type": "hotline.followup.scheduled.v1"})
+
+    replay = stack.replica(HOTLINE_FOLLOWUP_GROUP_ID=unique("replay-"))
+    replay.start()
+    await replay.wait_ready()
+    group = replay.env["HOTLINE_FOLLOWUP_GROUP_ID"]
+    for topic in (CONTACTS_TOPIC, RISK_TOPIC, SESSIONS_TOPIC):
+        await wait_until(lambda t=topic: caught_up(stack.kafka, f"{group}.{t}", stack.kafka.topic_prefix + t),
+                         timeout=120, what=f"replay of {topic}")  # fmt: skip
+    assert await followup_db["tasks"].count_documents({}) == expected
+    assert await followup_db["emitted_events"].count_documents({"type": "hotline.followup.scheduled.v1"}) == scheduled_before
+    scheduled = [e for e in await stack.followup_events() if e["type"] == "hotline.followup.scheduled.v1"]
+    assert len(scheduled) == len({e["id"] for e in scheduled}) == expected
+
+
+async def caught_up(kafka: KafkaSettings, group: str, topic: str) -> bool:
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap, group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or set())]
+        if not partitions:
+            await consumer._client.force_metadata_update()  # noqa: SLF001 - first look at the topic
+            partitions = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or set())]
+        ends = await consumer.end_offsets(partitions)
+        for tp in partitions:
+            if ends[tp] and (await consumer.committed(tp) or 0) < ends[tp]:
+                return False
+        return bool(partitions)
+    finally:
+        await consumer.stop()
+
+
+async def test_work_queue_attempts_and_sla_views(stack: Stack, upstream: EventBus) -> None:
+    replica = stack.replica()
+    replica.start()
+    await replica.wait_ready()
+    for n in range(3):
+        await upstream.publish(abandoned(n))
+    async with httpx.AsyncClient(base_url=replica.url, headers=SUPERVISOR, timeout=10) as client:
+        async def three() -> list[Any] | None:
+            page = (await client.get("/v1/followups", params={"center_id": CENTER, "limit": 2})).json()
+            return page if page["items"] and page["next_cursor"] else None
+
+        page = await wait_until(three, timeout=60, what="work queue")
+        rest = (await client.get("/v1/followups", params={"center_id": CENTER, "cursor": page["next_cursor"]})).json()
+        items = page["items"] + rest["items"]
+        assert len(items) == 3 and [i["due_at"] for i in items] == sorted(i["due_at"] for i in items)
+        task_id = items[0]["id"]
+        done = await client.post(f"/v1/followups/{task_id}/attempts", json={"outcome": "reached"})
+        again = await client.post(f"/v1/followups/{task_id}/attempts", json={"outcome": "reached"})
+        bad = await client.post(f"/v1/followups/{items[1]['id']}/attempts", json={"outcome": "ghosted"})
+        unknown = await client.post("/v1/followups/nope/attempts", json={"outcome": "reached"})
+        summary = (await client.get("/v1/sla/summary", params={"center_id": CENTER})).json()
+        breaches = (await client.get("/v1/sla/breaches", params={"center_id": CENTER})).json()
+        wrong_center = await client.get("/v1/sla/summary", params={"center_id": "center-02"})
+    assert done.status_code == 201 and done.json()["status"] == "completed"
+    assert again.status_code == 409 and unknown.status_code == 404
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "outcome"
+    assert summary["tasks"] == 3 and sum(summary["counts"].values()) == 3
+    assert summary["median_seconds_to_first_attempt"] is not None
+    assert all(b["sla_state"] == "breached" for b in breaches["items"])
+    assert wrong_center.status_code == 403
