@@ -17,6 +17,7 @@ from hotline_followup.domain.policy import DEMO_TIME_SCALE, Policy, load_policy
 from hotline_followup.entrypoints import routes
 from hotline_followup.settings import FollowupSettings
 
+
 def policies_for(runtime: Runtime, settings: FollowupSettings) -> tuple[Policy, dict[str, Policy]]:
     """Each center's policy; a center whose policy does not parse stops the start-up."""
     base = Policy(time_scale=DEMO_TIME_SCALE) if settings.policy_profile == "demo" else Policy()

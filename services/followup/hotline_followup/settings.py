@@ -20,4 +20,6 @@ class FollowupSettings(BaseSettings):
     timer_batch: int = Field(default=200, ge=1)
     lease_seconds: float = Field(default=30, gt=0)
     alert_interval_seconds: float = Field(default=2, gt=0)
-    group_id: str = Field(default="hotline-followup", description="consumer group prefix; a new one replays")
+    group_id: str = Field(
+        default="hotline-followup", description="consumer group prefix; a new one replays"
+    )

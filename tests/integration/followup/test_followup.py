@@ -13,8 +13,17 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from hotline_shared.events import (
-    CONTACTS_TOPIC, FOLLOWUPS_TOPIC, RISK_TOPIC, SESSIONS_TOPIC, ContactAbandoned, ContactAbandonedData,
-    RiskEscalated, RiskEscalatedData, SessionClosed, SessionClosedData, new_event,
+    CONTACTS_TOPIC,
+    FOLLOWUPS_TOPIC,
+    RISK_TOPIC,
+    SESSIONS_TOPIC,
+    ContactAbandoned,
+    ContactAbandonedData,
+    RiskEscalated,
+    RiskEscalatedData,
+    SessionClosed,
+    SessionClosedData,
+    new_event,
 )  # fmt: skip
 from hotline_shared.kafka import EventBus
 from hotline_shared.mongo import Document, make_client
@@ -86,10 +95,14 @@ def abandoned(n: int, token: str | None = None) -> Any:
 
 
 def due_counts(events: list[dict[str, Any]]) -> Counter[str]:
-    return Counter(e["data"]["followup_id"] for e in events if e["type"] == "hotline.followup.due.v1")
+    return Counter(
+        e["data"]["followup_id"] for e in events if e["type"] == "hotline.followup.due.v1"
+    )
 
 
-async def test_two_replicas_fire_a_thousand_timers_each_exactly_once(stack: Stack, upstream: EventBus) -> None:
+async def test_two_replicas_fire_a_thousand_timers_each_exactly_once(
+    stack: Stack, upstream: EventBus
+) -> None:
     for replica in (stack.replica(), stack.replica()):
         replica.start()
         await replica.wait_ready()
@@ -148,7 +161,7 @@ async def test_replaying_the_three_input_topics_from_zero_creates_no_task(
     now = datetime.now(UTC)
     for n in range(20):
         await upstream.publish(abandoned(n))
-    for n in range(10):
+    for _ in range(10):
         contact_id = unique("esc-")
         await upstream.publish(new_event(RiskEscalated, data=RiskEscalatedData(
             contact_id=contact_id, escalation_id=f"e-{contact_id}", reason="attempt-in-progress",
@@ -164,7 +177,9 @@ async def test_replaying_the_three_input_topics_from_zero_creates_no_task(
         return await followup_db["tasks"].count_documents({}) >= expected
 
     await wait_until(created, timeout=120, what=f"{expected} tasks")
-    scheduled_before = await followup_db["emitted_events"].count_documents({"type": "hotline.followup.scheduled.v1"})
+    scheduled_before = await followup_db["emitted_events"].count_documents(
+        {"type": "hotline.followup.scheduled.v1"}
+    )
 
     replay = stack.replica(HOTLINE_FOLLOWUP_GROUP_ID=unique("replay-"))
     replay.start()
@@ -174,19 +189,32 @@ async def test_replaying_the_three_input_topics_from_zero_creates_no_task(
         await wait_until(lambda t=topic: caught_up(stack.kafka, f"{group}.{t}", stack.kafka.topic_prefix + t),
                          timeout=120, what=f"replay of {topic}")  # fmt: skip
     assert await followup_db["tasks"].count_documents({}) == expected
-    assert await followup_db["emitted_events"].count_documents({"type": "hotline.followup.scheduled.v1"}) == scheduled_before
-    scheduled = [e for e in await stack.followup_events() if e["type"] == "hotline.followup.scheduled.v1"]
+    assert (
+        await followup_db["emitted_events"].count_documents(
+            {"type": "hotline.followup.scheduled.v1"}
+        )
+        == scheduled_before
+    )
+    scheduled = [
+        e for e in await stack.followup_events() if e["type"] == "hotline.followup.scheduled.v1"
+    ]
     assert len(scheduled) == len({e["id"] for e in scheduled}) == expected
 
 
 async def caught_up(kafka: KafkaSettings, group: str, topic: str) -> bool:
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap, group_id=group, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=kafka.bootstrap, group_id=group, enable_auto_commit=False
+    )
     await consumer.start()
     try:
-        partitions = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or set())]
+        partitions = [
+            TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or set())
+        ]
         if not partitions:
-            await consumer._client.force_metadata_update()  # noqa: SLF001 - first look at the topic
-            partitions = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or set())]
+            await consumer._client.force_metadata_update()  # first look at the topic
+            partitions = [
+                TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or set())
+            ]
         ends = await consumer.end_offsets(partitions)
         for tp in partitions:
             if ends[tp] and (await consumer.committed(tp) or 0) < ends[tp]:
@@ -203,18 +231,29 @@ async def test_work_queue_attempts_and_sla_views(stack: Stack, upstream: EventBu
     for n in range(3):
         await upstream.publish(abandoned(n))
     async with httpx.AsyncClient(base_url=replica.url, headers=SUPERVISOR, timeout=10) as client:
+
         async def three() -> list[Any] | None:
-            page = (await client.get("/v1/followups", params={"center_id": CENTER, "limit": 2})).json()
+            page = (
+                await client.get("/v1/followups", params={"center_id": CENTER, "limit": 2})
+            ).json()
             return page if page["items"] and page["next_cursor"] else None
 
         page = await wait_until(three, timeout=60, what="work queue")
-        rest = (await client.get("/v1/followups", params={"center_id": CENTER, "cursor": page["next_cursor"]})).json()
+        rest = (
+            await client.get(
+                "/v1/followups", params={"center_id": CENTER, "cursor": page["next_cursor"]}
+            )
+        ).json()
         items = page["items"] + rest["items"]
-        assert len(items) == 3 and [i["due_at"] for i in items] == sorted(i["due_at"] for i in items)
+        assert len(items) == 3 and [i["due_at"] for i in items] == sorted(
+            i["due_at"] for i in items
+        )
         task_id = items[0]["id"]
         done = await client.post(f"/v1/followups/{task_id}/attempts", json={"outcome": "reached"})
         again = await client.post(f"/v1/followups/{task_id}/attempts", json={"outcome": "reached"})
-        bad = await client.post(f"/v1/followups/{items[1]['id']}/attempts", json={"outcome": "ghosted"})
+        bad = await client.post(
+            f"/v1/followups/{items[1]['id']}/attempts", json={"outcome": "ghosted"}
+        )
         unknown = await client.post("/v1/followups/nope/attempts", json={"outcome": "reached"})
         summary = (await client.get("/v1/sla/summary", params={"center_id": CENTER})).json()
         breaches = (await client.get("/v1/sla/breaches", params={"center_id": CENTER})).json()

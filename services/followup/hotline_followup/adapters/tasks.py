@@ -7,7 +7,7 @@ from typing import Any
 
 from hotline_shared.events import FollowupKind
 from hotline_shared.mongo import Document, metric_entries
-from pymongo import ASCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
@@ -101,11 +101,12 @@ class TaskStore:
         ).sort("next_fire_at", ASCENDING).limit(limit)  # fmt: skip
         claimed = []
         async for doc in candidates:
-            got = await self.collection.find_one_and_update(
+            taken = await self.collection.update_one(
                 {"_id": doc["_id"], "lease_until": doc.get("lease_until")},
                 {"$set": {"lease_until": now + lease, "lease_owner": owner}},
-                return_document=ReturnDocument.AFTER,
             )
-            if got is not None and got.get("lease_owner") == owner:
-                claimed.append(got)
+            if taken.modified_count == 1:
+                got = await self.collection.find_one({"_id": doc["_id"]})
+                if got is not None and got.get("lease_owner") == owner:
+                    claimed.append(got)
         return claimed
