@@ -4,7 +4,7 @@ UV ?= python3 -m uv
 STACK := deploy/local/stack.sh
 MARK := .local/test-started
 
-.PHONY: install up down status test lint typecheck check demo
+.PHONY: install up down status test lint typecheck check demo demo-down
 
 install: ## Python toolchain and the workspace (.venv) from the lock file
 	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check uv
@@ -25,7 +25,7 @@ lint:
 	@$(UV) run --frozen ruff format --check .
 
 typecheck:
-	@$(UV) run --frozen mypy shared/hotline_shared services
+	@$(UV) run --frozen mypy shared/hotline_shared services deploy/cli
 
 check: lint typecheck
 
@@ -37,3 +37,13 @@ test: install ## every test; starts the stack when it is not up and stops what i
 	$(UV) run --frozen pytest $(PYTEST_ARGS) || rc=$$?; \
 	[ $$rc -eq 5 ] && { echo "pytest collected no tests"; rc=1; }; \
 	$(STACK) down --only $(MARK); exit $$rc
+
+demo: up ## the main job: stack, services, simulated traffic, report; services stay up
+	@$(UV) run --frozen hotline services up --demo
+	@$(UV) run --frozen hotline simulate --contacts $${CONTACTS:-300} --rate $${RATE:-10}
+	@if [ -n "$${STOP:-}" ]; then $(UV) run --frozen hotline services down; $(STACK) down; \
+	else echo "services left running: intake :8001, sessions :8002, followup :8003 (make demo-down stops them)"; fi
+
+demo-down: ## stop what `make demo` started
+	@$(UV) run --frozen hotline services down
+	@$(STACK) down

@@ -1,0 +1,110 @@
+"""`hotline`: the local stack, the services, the simulator, tokens and reports."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from datetime import UTC, datetime, timedelta
+
+import typer
+from hotline_shared.auth import mint_token
+from hotline_shared.centers import load_centers
+from hotline_shared.settings import SecuritySettings
+from rich.console import Console
+from rich.progress import Progress
+
+from hotline_cli import processes, report
+from hotline_cli.simulator import Simulation, Urls
+
+app = typer.Typer(help="hotline: crisis-line software, run locally.", no_args_is_help=True)
+stack = typer.Typer(help="Kafka + MongoDB wire (deploy/local/stack.sh).", no_args_is_help=True)
+services = typer.Typer(help="The three services as separate processes.", no_args_is_help=True)
+app.add_typer(stack, name="stack")
+app.add_typer(services, name="services")
+console = Console()
+STACK = str(processes.ROOT / "deploy" / "local" / "stack.sh")
+
+
+@stack.command("up")
+def stack_up() -> None:
+    subprocess.run([STACK, "up"], check=True)  # noqa: S603
+
+
+@stack.command("down")
+def stack_down() -> None:
+    subprocess.run([STACK, "down"], check=True)  # noqa: S603
+
+
+@stack.command("status")
+def stack_status() -> None:
+    subprocess.run([STACK, "status"], check=True)  # noqa: S603
+
+
+@services.command("up")
+def services_up(
+    demo: bool = typer.Option(True, help="demo policy profile: hours become seconds"),
+) -> None:
+    managed = processes.managed()
+    for service in managed:
+        service.start(processes.DEMO_ENV if demo else {})
+    processes.wait_ready(managed)
+    for service in managed:
+        console.print(
+            f"[green]{service.name}[/] ready at {service.url} (docs {service.url}/docs, log {service.log_file})"
+        )
+
+
+@services.command("down")
+def services_down() -> None:
+    for service in processes.managed():
+        service.stop()
+        console.print(f"{service.name} stopped")
+
+
+@services.command("status")
+def services_status() -> None:
+    for service in processes.managed():
+        state = "ready" if service.ready() else "running, not ready" if service.pid() else "stopped"
+        console.print(f"{service.name:<9} {state:<18} {service.url}")
+
+
+@app.command()
+def token(
+    role: str = typer.Option(...), center: list[str] = typer.Option(...), sub: str = "dev-user"
+) -> None:
+    """Mint a development bearer token (HS256)."""
+    secret = SecuritySettings().jwt_secret
+    assert secret is not None
+    typer.echo(mint_token(secret.get_secret_value(), sub=sub, role=role, centers=center))
+
+
+@app.command()
+def simulate(
+    contacts: int = typer.Option(300, min=1), rate: float = typer.Option(10.0, min=0.1),
+    center: str = "center-01", follow_seconds: float = typer.Option(20.0, help="keep working follow-ups"),
+    seed: int = 7,
+) -> None:  # fmt: skip
+    """Drive the running services with simulated callers, counselors and follow-up workers."""
+    centers = load_centers(SecuritySettings().centers_file)
+    found = centers.get(center)
+    if found is None:
+        raise typer.BadParameter(f"unknown center {center}")
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    with Progress(console=console) as progress:
+        bar = progress.add_task("contacts", total=contacts)
+        sim = Simulation(found, Urls(), seed=seed, on_progress=lambda: progress.advance(bar))
+        truth = asyncio.run(sim.run(contacts, rate, worker_seconds=follow_seconds))
+    report.render(console, truth, report.fetch(Urls(), center, since))
+    for error in truth.errors[:10]:
+        console.print(f"[yellow]simulator: {error}[/]")
+
+
+@app.command("report")
+def show_report(center: str = "center-01", hours: float = 24.0) -> None:
+    """KPIs and SLA figures from the running services."""
+    since = datetime.now(UTC) - timedelta(hours=hours)
+    report.render(console, None, report.fetch(Urls(), center, since))
+
+
+if __name__ == "__main__":
+    app()

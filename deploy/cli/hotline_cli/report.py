@@ -1,0 +1,88 @@
+"""The final report: what the services say (KPIs, SLA) beside what the simulator did."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from hotline_shared.auth import mint_token
+from hotline_shared.settings import SecuritySettings
+from rich.console import Console
+from rich.table import Table
+
+from hotline_cli.simulator import Truth, Urls
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))] if ordered else None
+
+
+def fetch(urls: Urls, center_id: str, since: datetime) -> dict[str, Any]:
+    secret = SecuritySettings().jwt_secret
+    assert secret is not None
+    token = mint_token(
+        secret.get_secret_value(), sub="report", role="supervisor", centers=[center_id]
+    )
+    headers = {"Authorization": f"Bearer {token}"}
+    until = datetime.now(UTC) + timedelta(minutes=1)
+    kpis = httpx.get(f"{urls.intake}/v1/kpis/operations", headers=headers, timeout=30, params={
+        "center_id": center_id, "since": since.isoformat(), "until": until.isoformat()}).json()  # fmt: skip
+    sla = httpx.get(
+        f"{urls.followup}/v1/sla/summary",
+        headers=headers,
+        params={"center_id": center_id},
+        timeout=30,
+    ).json()
+    statuses: Counter[str] = Counter()
+    cursor = None
+    while True:
+        params: dict[str, Any] = {
+            "center_id": center_id,
+            "limit": 500,
+            **({"cursor": cursor} if cursor else {}),
+        }
+        page = httpx.get(
+            f"{urls.followup}/v1/followups", headers=headers, params=params, timeout=30
+        ).json()
+        statuses.update(item["status"] for item in page["items"])
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    return {"kpis": kpis, "sla": sla, "statuses": statuses}
+
+
+def render(console: Console, truth: Truth | None, data: dict[str, Any]) -> None:
+    kpis, sla, statuses = data["kpis"], data["sla"], data["statuses"]
+    table = Table(title="hotline — run report", show_header=True)
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    rows: list[tuple[str, Any]] = [
+        ("contacts offered", kpis.get("offered")), ("answered", kpis.get("answered")),
+        ("abandoned", kpis.get("abandoned")), ("answer rate", kpis.get("answer_rate")),
+        ("average speed to answer (s)", kpis.get("average_speed_to_answer_seconds")),
+        ("service level (20 s)", kpis.get("service_level")),
+        ("follow-ups scheduled", sum(statuses.values())), ("  completed", statuses.get("completed", 0)),
+        ("  missed", statuses.get("missed", 0)), ("  cancelled", statuses.get("cancelled", 0)),
+        ("  open", sum(statuses.get(s, 0) for s in ("scheduled", "due", "attempted"))),
+        ("SLA breached", sla.get("counts", {}).get("breached")), ("SLA at risk", sla.get("counts", {}).get("at-risk")),
+        ("first attempt within SLA", sla.get("first_attempt_within_sla_rate")),
+        ("median time to first attempt (s)", sla.get("median_seconds_to_first_attempt")),
+    ]  # fmt: skip
+    if truth is not None:
+        mix = Counter(c.risk for c in truth.answered if c.risk)
+        total = sum(mix.values()) or 1
+        rows += [(f"risk {level}", f"{mix.get(level, 0)} ({mix.get(level, 0) / total:.0%})")
+                 for level in ("none", "low", "moderate", "high", "imminent")]  # fmt: skip
+        rows += [("webhook latency p50 (ms)", _ms(percentile(truth.webhook_ms, 50))),
+                 ("webhook latency p99 (ms)", _ms(percentile(truth.webhook_ms, 99))),
+                 ("simulator errors", len(truth.errors))]  # fmt: skip
+    for name, value in rows:
+        table.add_row(name, "—" if value is None else str(value))
+    console.print(table)
+
+
+def _ms(value: float | None) -> str | None:
+    return f"{value:.1f}" if value is not None else None

@@ -1,0 +1,333 @@
+"""The telephony simulator: drives the running services as the outside world would.
+
+Real provider formats with valid signatures (Twilio and Amazon Connect), realistic
+proportions, simulated counselors (screen, write notes, make a safety plan, close) and
+follow-up workers (record attempts). Returns the ground truth, for reports and tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+from hotline_intake.adapters.telephony import twilio
+from hotline_shared.auth import mint_token
+from hotline_shared.centers import Center
+from hotline_shared.ids import contact_id_for
+from hotline_shared.settings import SecuritySettings
+
+ANSWERS = {
+    "none": {"q1": False, "q2": False, "q6": False},
+    "low": {"q1": True, "q2": False, "q6": False},
+    "moderate": {"q1": True, "q2": True, "q3": True, "q4": False, "q5": False, "q6": False},
+    "high": {"q1": True, "q2": True, "q3": True, "q4": True, "q5": False, "q6": True, "q6a": True},
+}
+
+
+@dataclass
+class Urls:
+    intake: str = "http://127.0.0.1:8001"
+    sessions: str = "http://127.0.0.1:8002"
+    followup: str = "http://127.0.0.1:8003"
+
+
+@dataclass
+class Contact:
+    contact_id: str
+    provider: str
+    number: str
+    abandoned: bool
+    reachable: bool
+    risk: str | None = None  # none | low | moderate | high | imminent
+    session_closed: bool = False
+
+
+@dataclass
+class Truth:
+    contacts: list[Contact] = field(default_factory=list)
+    webhook_ms: list[float] = field(default_factory=list)
+    attempts: Counter[str] = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)
+    note_texts: list[str] = field(default_factory=list)
+
+    @property
+    def answered(self) -> list[Contact]:
+        return [c for c in self.contacts if not c.abandoned]
+
+    @property
+    def abandoned(self) -> list[Contact]:
+        return [c for c in self.contacts if c.abandoned]
+
+
+class Simulation:
+    def __init__(
+        self,
+        center: Center,
+        urls: Urls,
+        *,
+        seed: int = 7,
+        on_progress: Callable[[], None] | None = None,
+    ) -> None:
+        self.center, self.urls, self.rng = center, urls, random.Random(seed)
+        self.truth = Truth()
+        self.on_progress = on_progress or (lambda: None)
+        secret = SecuritySettings().jwt_secret
+        assert secret is not None
+        self.counselor = {"Authorization": "Bearer " + mint_token(
+            secret.get_secret_value(), sub="sim-counselor", role="counselor", centers=[center.id])}  # fmt: skip
+        self.worker = {"Authorization": "Bearer " + mint_token(
+            secret.get_secret_value(), sub="sim-worker", role="supervisor", centers=[center.id])}  # fmt: skip
+
+    async def run(self, contacts: int, rate: float, *, worker_seconds: float = 0) -> Truth:
+        limits = httpx.Limits(max_connections=200)
+        async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+            stop = asyncio.Event()
+            workers = asyncio.create_task(self._followup_worker(client, stop))
+            tasks = []
+            for n in range(contacts):
+                tasks.append(asyncio.create_task(self._contact(client, n)))
+                await asyncio.sleep(1 / rate)  # the offered rate
+            await asyncio.gather(*tasks)
+            if worker_seconds:
+                await asyncio.sleep(worker_seconds)  # let follow-ups come due (demo profile)
+            stop.set()
+            await workers
+        return self.truth
+
+    # ---- one caller ------------------------------------------------------------------------
+
+    async def _contact(self, client: httpx.AsyncClient, n: int) -> None:
+        provider = "twilio" if self.rng.random() < 0.7 else "amazon-connect"
+        pcid = f"CA{uuid.uuid4().hex}" if provider == "twilio" else str(uuid.uuid4())
+        number = f"+1555{self.rng.randrange(10**7):07d}"
+        abandoned = self.rng.random() < 0.10
+        # Connect events carry no number: only when the flow sets the attribute (half here)
+        reachable = provider == "twilio" or self.rng.random() < 0.5
+        contact = Contact(contact_id_for(provider, pcid), provider, number, abandoned, reachable)
+        self.truth.contacts.append(contact)
+        try:
+            if provider == "twilio":
+                await self._twilio_call(client, pcid, contact)
+            else:
+                await self._connect_call(client, pcid, contact)
+        except Exception as exc:  # a simulator reports, it does not stop the run
+            self.truth.errors.append(f"{contact.contact_id}: {type(exc).__name__}: {exc}")
+        self.on_progress()
+
+    async def _twilio_call(self, client: httpx.AsyncClient, sid: str, contact: Contact) -> None:
+        base = {"CallSid": sid, "AccountSid": "ACsim", "From": contact.number, "To": "+18002738255",
+                "Direction": "inbound", "ApiVersion": "2010-04-01"}  # fmt: skip
+        await self._twilio(
+            client,
+            {**base, "CallStatus": "ringing", "SequenceNumber": "0", "Timestamp": _rfc2822_now()},
+        )
+        await self._twilio(
+            client,
+            {
+                **base,
+                "CallStatus": "in-progress",
+                "SequenceNumber": "1",
+                "Timestamp": _rfc2822_now(),
+            },
+        )
+        wait = self.rng.randint(2, 40)
+        if contact.abandoned:
+            await self._twilio(client, {**base, "CallStatus": "in-progress", "QueueResult": "hangup",
+                                        "QueueSid": "QUsim", "QueueTime": str(wait)})  # fmt: skip
+            await self._twilio(
+                client,
+                {
+                    **base,
+                    "CallStatus": "completed",
+                    "SequenceNumber": "2",
+                    "Timestamp": _rfc2822_now(),
+                },
+            )
+            return
+        # Twilio reports a bridged queue result only after both parties hung up
+        await self._twilio(
+            client,
+            {**base, "CallStatus": "completed", "SequenceNumber": "2", "Timestamp": _rfc2822_now()},
+        )
+        await self._twilio(client, {**base, "CallStatus": "completed", "QueueResult": "bridged",
+                                    "QueueSid": "QUsim", "QueueTime": str(wait)})  # fmt: skip
+        await self._counselor(client, contact)
+
+    async def _connect_call(self, client: httpx.AsyncClient, cid: str, contact: Contact) -> None:
+        started = datetime.now(UTC).isoformat()
+        queue = {"queueArn": "arn:sim:queue", "queueType": "STANDARD", "enqueueTimestamp": started}
+        attributes = {"HotlineCallerNumber": contact.number} if contact.reachable else {}
+
+        async def send(event_type: str, **detail: Any) -> None:
+            body = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Amazon Connect Contact Event",
+                    "source": "aws.connect", "time": datetime.now(UTC).isoformat(), "region": "us-east-1",
+                    "detail": {"eventType": event_type, "contactId": cid, "channel": "VOICE",
+                               "initiationMethod": "INBOUND", "initiationTimestamp": started,
+                               "attributes": attributes, **detail}}  # fmt: skip
+            await self._post(client, f"{self.urls.intake}/v1/telephony/amazon-connect/{self.center.id}", json=body,
+                             headers={"X-Api-Key": self._secret(self.center.amazon_connect_api_key)})  # fmt: skip
+
+        await send("INITIATED")
+        await send("QUEUED", queueInfo=queue)
+        if contact.abandoned:
+            await send(
+                "DISCONNECTED", queueInfo=queue, disconnectTimestamp=datetime.now(UTC).isoformat()
+            )
+            return
+        agent = {
+            "agentArn": "arn:sim:agent/1",
+            "connectedToAgentTimestamp": datetime.now(UTC).isoformat(),
+        }
+        await send("CONNECTED_TO_AGENT", queueInfo=queue, agentInfo=agent)
+        await self._counselor(client, contact)
+        ended = datetime.now(UTC).isoformat()
+        await send("DISCONNECTED", queueInfo=queue, agentInfo=agent, disconnectTimestamp=ended)
+        await send("COMPLETED", queueInfo=queue, agentInfo=agent, disconnectTimestamp=ended)
+
+    # ---- counselor ---------------------------------------------------------------------------
+
+    async def _counselor(self, client: httpx.AsyncClient, contact: Contact) -> None:
+        session_id = await self._wait_for_session(client, contact.contact_id)
+        roll = self.rng.random()
+        risk = (
+            "none"
+            if roll < 0.30
+            else "low"
+            if roll < 0.60
+            else "moderate"
+            if roll < 0.85
+            else "high"
+            if roll < 0.97
+            else "imminent"
+        )
+        contact.risk = risk
+        cid, h = contact.contact_id, self.counselor
+        once = {**h, "Idempotency-Key": f"sim-{cid}"}  # retries after a crash change nothing
+        await self._call(client, "POST", f"{self.urls.intake}/v1/contacts/{cid}/screenings", headers=once,
+                         json={"answers": ANSWERS["high" if risk == "imminent" else risk]})  # fmt: skip
+        if risk == "imminent":
+            esc = await self._call(client, "POST", f"{self.urls.intake}/v1/contacts/{cid}/escalations", headers=once,
+                                   json={"reason": "attempt-in-progress", "actions": ["ems-dispatched"]})  # fmt: skip
+            await self._call(client, "POST", f"{self.urls.intake}/v1/contacts/{cid}/escalations/{esc['id']}/ems-confirmation",
+                             headers=h, json={"reached": True})  # fmt: skip
+        note = f"caller {uuid.uuid4().hex[:6]} talked about losing a job; plan to call sister"
+        self.truth.note_texts.append(note)
+        version = 0
+        for text in (note[:20], note):
+            saved = await self._call(client, "PUT", f"{self.urls.sessions}/v1/sessions/{session_id}/notes",
+                                     headers={**h, "If-Match": str(version)}, ok409=True,
+                                     json={"free_text": text, "exploring": {"distress": 6}})  # fmt: skip
+            version = saved.get("version") or saved.get("current_version", version)
+        if risk in ("moderate", "high", "imminent"):
+            await self._call(client, "PUT", f"{self.urls.sessions}/v1/sessions/{session_id}/safety-plan",
+                             headers={**h, "If-Match": "0"}, ok409=True,
+                             json={"warning_signs": ["not sleeping"], "people_to_ask_for_help": ["sister"],
+                                   "reason_for_living": "my dog"})  # fmt: skip
+        close = {"risk_level": "high" if risk == "imminent" else risk, "escalated": risk == "imminent",
+                 "followup_consent": self.rng.random() < 0.7, "caring_contacts_consent": self.rng.random() < 0.3,
+                 "caring_contacts_channel": "sms"}  # fmt: skip
+        await self._call(
+            client,
+            "POST",
+            f"{self.urls.sessions}/v1/sessions/{session_id}/close",
+            headers=h,
+            json=close,
+        )
+        contact.session_closed = True
+
+    async def _wait_for_session(
+        self, client: httpx.AsyncClient, contact_id: str, timeout: float = 120
+    ) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                response = await client.get(f"{self.urls.sessions}/v1/sessions", params={"contact_id": contact_id},
+                                            headers=self.counselor)  # fmt: skip
+                if response.status_code == 200 and response.json()["items"]:
+                    return str(response.json()["items"][0]["id"])
+            except httpx.HTTPError:
+                pass  # the service is restarting
+            await asyncio.sleep(0.3)  # a counselor waiting for the record to appear
+        raise TimeoutError(f"no session for {contact_id}")
+
+    # ---- follow-up workers ------------------------------------------------------------------
+
+    async def _followup_worker(self, client: httpx.AsyncClient, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                page = await client.get(f"{self.urls.followup}/v1/followups", headers=self.worker,
+                                        params={"center_id": self.center.id, "status": "due", "limit": 50})  # fmt: skip
+                for task in page.json().get("items", []) if page.status_code == 200 else []:
+                    outcome = "reached" if self.rng.random() < 0.6 else "no-answer"
+                    done = await client.post(f"{self.urls.followup}/v1/followups/{task['id']}/attempts",
+                                             headers=self.worker, json={"outcome": outcome})  # fmt: skip
+                    if done.status_code == 201:
+                        self.truth.attempts[outcome] += 1
+            except httpx.HTTPError as exc:
+                self.truth.errors.append(f"follow-up worker: {type(exc).__name__}")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+
+    # ---- plumbing -----------------------------------------------------------------------------
+
+    async def _twilio(self, client: httpx.AsyncClient, form: dict[str, str]) -> None:
+        url = f"{self.urls.intake}/v1/telephony/twilio/{self.center.id}"
+        signature = twilio.signature(self._secret(self.center.twilio_auth_token), url, form)
+        await self._post(client, url, content=urlencode(form), headers={
+            "X-Twilio-Signature": signature, "Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+
+    async def _post(self, client: httpx.AsyncClient, url: str, **kwargs: Any) -> None:
+        for attempt in range(6):  # providers retry webhooks that fail
+            start = time.perf_counter()
+            try:
+                response = await client.post(url, **kwargs)
+            except httpx.HTTPError:
+                await asyncio.sleep(0.5 * (attempt + 1))
+                continue
+            self.truth.webhook_ms.append((time.perf_counter() - start) * 1000)
+            if response.status_code < 500:
+                if response.status_code >= 400:
+                    self.truth.errors.append(
+                        f"webhook {response.status_code}: {response.text[:200]}"
+                    )
+                return
+            await asyncio.sleep(0.5 * (attempt + 1))
+        raise RuntimeError(f"webhook kept failing: {url}")
+
+    async def _call(self, client: httpx.AsyncClient, method: str, url: str, *, ok409: bool = False,
+                    **kwargs: Any) -> Any:  # fmt: skip
+        """A counselor's request, retried on transport errors and 5xx (services restart)."""
+        for attempt in range(8):
+            try:
+                response = await client.request(method, url, **kwargs)
+            except httpx.HTTPError:
+                await asyncio.sleep(0.5 * (attempt + 1))
+                continue
+            if response.status_code < 300 or (ok409 and response.status_code == 409):
+                return response.json()
+            if response.status_code < 500:
+                raise RuntimeError(
+                    f"{method} {response.request.url.path}: {response.status_code} {response.text[:200]}"
+                )
+            await asyncio.sleep(0.5 * (attempt + 1))
+        raise RuntimeError(f"{method} {url}: service kept failing")
+
+    @staticmethod
+    def _secret(value: Any) -> str:
+        assert value is not None, "the center has no credential for this provider"
+        return str(value.get_secret_value())
+
+
+def _rfc2822_now() -> str:
+    return format_datetime(datetime.now(UTC))
