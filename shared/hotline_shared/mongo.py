@@ -150,7 +150,7 @@ async def apply_once(
 # ---- outbox ---------------------------------------------------------------------------
 
 
-RELAY_GRACE = timedelta(seconds=10)
+RELAY_GRACE = timedelta(seconds=60)  # a slow flush is not a crash: leave it to its writer
 
 
 class Outbox:
@@ -176,19 +176,35 @@ class Outbox:
         doc = await self.collection.find_one({"_id": doc_id}, {self.FIELD: 1})
         return await self._publish_pending(doc) if doc else 0
 
-    async def relay(self, *, older_than: timedelta = RELAY_GRACE, limit: int = 500) -> int:
+    async def relay(
+        self,
+        *,
+        older_than: timedelta = RELAY_GRACE,
+        limit: int = 500,
+        guard: Callable[[Any], contextlib.AbstractAsyncContextManager[None]] | None = None,
+    ) -> int:
         """Publish what a crash left behind (run periodically and at start).
 
         Entries younger than `older_than` are left to the writer that is flushing them right
-        now, so a healthy flush is not doubled by another replica's relay.
+        now, so a healthy flush is not doubled by another replica's relay. `guard(doc_id)`
+        is held around each document when its writers serialise on a per-key lock.
         """
         published = 0
         cutoff = datetime.now(UTC) - older_than
-        cursor = self.collection.find({f"{self.FIELD}.0": {"$exists": True}}, {self.FIELD: 1})
-        async for doc in cursor.limit(limit):
-            entries: list[str] = doc.get(self.FIELD) or []
-            if any(parse_event(entry).time <= cutoff for entry in entries):
-                published += await self._publish_pending(doc)
+        cursor = self.collection.find(
+            {f"{self.FIELD}.0": {"$exists": True}}, {"_id": 1, self.FIELD: 1}
+        )
+        stale = [
+            doc["_id"]
+            async for doc in cursor.limit(limit)
+            if any(parse_event(entry).time <= cutoff for entry in doc.get(self.FIELD) or [])
+        ]
+        for doc_id in stale:
+            if guard is None:
+                published += await self.flush(doc_id)
+            else:
+                async with guard(doc_id):
+                    published += await self.flush(doc_id)
         return published
 
     async def _publish_pending(self, doc: Document) -> int:

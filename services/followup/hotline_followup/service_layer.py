@@ -149,8 +149,11 @@ async def run_timers(f: Followup, *, limit: int = 200) -> int:
     """Claim due timers (lease), fire them, emit what happened once, release."""
     now = f.clock.now()
     fired = 0
-    for doc in await f.tasks.claim_due(now=now, owner=f.owner, lease=f.lease, limit=limit):
-        async with f.locks.hold(doc["_id"]):
+    for candidate in await f.tasks.due(now=now, limit=limit):
+        async with f.locks.hold(candidate["_id"]):  # every write to a task goes through its lock
+            doc = await f.tasks.take_lease(candidate, now=now, owner=f.owner, lease=f.lease)
+            if doc is None:
+                continue  # another replica has it
             policy = f.policy(doc["center_id"])
             task, happened = fire(to_task(doc), now=now, fraction=policy.at_risk_fraction)
             await _apply(f, task, happened, now)  # stores the task and frees the lease

@@ -35,7 +35,8 @@ def build_app(runtime: Runtime | None = None, settings: IntakeSettings | None = 
         )  # fmt: skip
 
     async def relay() -> None:
-        for name in ("contacts", "screenings", "escalations"):
+        await intake().outbox("contacts").relay(guard=intake().locks.hold)
+        for name in ("screenings", "escalations"):
             await intake().outbox(name).relay()
 
     return create_app(

@@ -43,7 +43,7 @@ def build_app(runtime: Runtime | None = None, settings: SessionsSettings | None 
     runtime.bus.subscribe(RISK_TOPIC, group_id="hotline-sessions.risk", handler=on_risk)
 
     async def relay() -> None:
-        await sessions().outbox("sessions").relay()
+        await sessions().outbox("sessions").relay(guard=sessions().locks.hold)
         await sessions().events.relay()
         await svc.mend_closed(sessions())
 

@@ -135,9 +135,10 @@ async def open_session(s: Sessions, event: ContactAnswered) -> None:
         "versions": {kind: 0 for kind in KINDS}, "addenda": [], "close": None,
         "outbox": [out.model_dump_json()],
     }  # fmt: skip
-    with contextlib.suppress(DuplicateKeyError):  # delivered again: opened already
-        await s.store.sessions.insert_one(doc)
-    await s.outbox("sessions").flush(session_id)
+    async with s.locks.hold(session_id):
+        with contextlib.suppress(DuplicateKeyError):  # delivered again: opened already
+            await s.store.sessions.insert_one(doc)
+        await s.outbox("sessions").flush(session_id)
 
 
 async def track_ended(s: Sessions, event: ContactEnded) -> None:
@@ -217,8 +218,9 @@ async def save_version(
     })  # fmt: skip
     if not accepted:
         raise _stale(version)  # a concurrent autosave took this version first
-    await s.store.sessions.update_one({"_id": session_id, f"versions.{kind}": {"$lt": version}},
-                                      {"$set": {f"versions.{kind}": version, "updated_at": now}})  # fmt: skip
+    async with s.locks.hold(session_id):  # every write to a session goes through its lock
+        await s.store.sessions.update_one({"_id": session_id, f"versions.{kind}": {"$lt": version}},
+                                          {"$set": {f"versions.{kind}": version, "updated_at": now}})  # fmt: skip
     await audit(s, who, doc, f"{kind}.write", version=version)
     return version
 
@@ -326,7 +328,8 @@ async def emit_closed(s: Sessions, doc: Document) -> None:
     """The closing record carries its event: re-emitting is a no-op once it went out, and
     a crash between closing and publishing is mended by `mend_closed` (periodic)."""
     await s.events.emit(parse_event(doc["close"]["event"]))
-    await s.store.sessions.update_one({"_id": doc["_id"]}, {"$set": {"close_emitted": True}})
+    async with s.locks.hold(doc["_id"]):
+        await s.store.sessions.update_one({"_id": doc["_id"]}, {"$set": {"close_emitted": True}})
 
 
 async def mend_closed(s: Sessions) -> int:
@@ -349,6 +352,7 @@ async def add_addendum(s: Sessions, session_id: str, text: str, who: Principal) 
     ciphertext = s.keyring.encrypt(f"center:{doc['center_id']}", text,
                                    context=f"session:{session_id}:addendum:{signed.signature}")  # fmt: skip
     entry = {**asdict(signed), "ciphertext": ciphertext}
-    await s.store.sessions.update_one({"_id": session_id}, {"$push": {"addenda": entry}})
+    async with s.locks.hold(session_id):
+        await s.store.sessions.update_one({"_id": session_id}, {"$push": {"addenda": entry}})
     await audit(s, who, doc, "addendum.write")
     return {k: entry[k] for k in ("author", "at", "text_sha256", "signature")}

@@ -87,26 +87,25 @@ class TaskStore:
             {"_id": task.id}, {"$set": {**task_fields(task, fraction), **extra}}
         )
 
-    async def claim_due(
-        self, *, now: datetime, owner: str, lease: timedelta, limit: int
-    ) -> list[Document]:
-        """Lease tasks whose timer is due and whose lease is free or expired.
-
-        The lease keeps replicas off each other's work; exactly-once *effects* do not rest
-        on it (event emission is keyed by event id), so a doubled claim is harmless.
-        """
-        candidates = self.collection.find(
+    async def due(self, *, now: datetime, limit: int) -> list[Document]:
+        """Tasks whose timer is due and whose lease is free or expired, soonest first."""
+        cursor = self.collection.find(
             {"next_fire_at": {"$lte": now}, "$or": [{"lease_until": None}, {"lease_until": {"$lte": now}}]},
             {"_id": 1, "lease_until": 1},
         ).sort("next_fire_at", ASCENDING).limit(limit)  # fmt: skip
-        claimed = []
-        async for doc in candidates:
-            taken = await self.collection.update_one(
-                {"_id": doc["_id"], "lease_until": doc.get("lease_until")},
-                {"$set": {"lease_until": now + lease, "lease_owner": owner}},
-            )
-            if taken.modified_count == 1:
-                got = await self.collection.find_one({"_id": doc["_id"]})
-                if got is not None and got.get("lease_owner") == owner:
-                    claimed.append(got)
-        return claimed
+        return [doc async for doc in cursor]
+
+    async def take_lease(
+        self, candidate: Document, *, now: datetime, owner: str, lease: timedelta
+    ) -> Document | None:
+        """Lease one task. The lease keeps replicas off each other's work; exactly-once
+        *effects* do not rest on it (events are emitted once by id), so a doubled lease
+        is harmless."""
+        taken = await self.collection.update_one(
+            {"_id": candidate["_id"], "lease_until": candidate.get("lease_until")},
+            {"$set": {"lease_until": now + lease, "lease_owner": owner}},
+        )
+        if taken.modified_count != 1:
+            return None
+        got = await self.collection.find_one({"_id": candidate["_id"]})
+        return got if got is not None and got.get("lease_owner") == owner else None

@@ -1,0 +1,188 @@
+"""End to end: the three services as processes, 200 simulated contacts, exact counts —
+once cleanly and once with every service SIGKILLed and the Kafka broker restarted."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hotline_cli.processes import DEMO_ENV
+from hotline_cli.simulator import Simulation, Truth, Urls
+from hotline_shared.centers import Centers
+from hotline_shared.events import ALL_TOPICS
+from hotline_shared.ids import derive_id
+from hotline_shared.mongo import Document, make_client
+from hotline_shared.settings import KafkaSettings, MongoSettings
+
+from tests.support import ROOT, ServiceProcess, read_topic, unique, wait_until
+
+pytestmark = pytest.mark.integration
+
+CONTACTS = 200
+STACK = ROOT / "deploy" / "local" / "stack.sh"
+KAFKA_PID = Path(os.environ.get("HOTLINE_LOCAL_DIR", ROOT / ".local")) / "run" / "kafka.pid"
+
+
+class System:
+    def __init__(self, tmp: Path) -> None:
+        self.prefix = unique("e2e")
+        env = {"HOTLINE_KAFKA_TOPIC_PREFIX": f"{self.prefix}.", "HOTLINE_MONGODB_DATABASE_PREFIX": f"{self.prefix}_",
+               **DEMO_ENV}  # fmt: skip
+        self.services = {
+            name: ServiceProcess(name, env, tmp) for name in ("intake", "sessions", "followup")
+        }
+        self.kafka = KafkaSettings(topic_prefix=f"{self.prefix}.")
+        self.mongo = MongoSettings(database_prefix=f"{self.prefix}_")
+
+    @property
+    def urls(self) -> Urls:
+        return Urls(*(self.services[n].url for n in ("intake", "sessions", "followup")))
+
+    async def start(self) -> None:
+        for service in self.services.values():
+            service.start()
+            await service.wait_ready()
+
+    async def crash_and_restart(self, name: str) -> None:
+        service = self.services[name]
+        service.kill()  # SIGKILL: no shutdown hooks, no final commit
+        service.start()
+        await service.wait_ready(timeout=90)
+
+    def stop(self) -> None:
+        for service in self.services.values():
+            service.stop()
+
+    async def db(self, service: str) -> Any:
+        return make_client(self.mongo)[f"{self.prefix}_hotline_{service}"]
+
+
+@pytest.fixture
+async def system(tmp_path: Path) -> AsyncIterator[System]:
+    s = System(tmp_path)
+    await s.start()
+    yield s
+    s.stop()
+
+
+async def simulate(
+    system: System, dev_centers: Centers, during: Callable[[], Awaitable[None]] | None = None
+) -> Truth:
+    center = dev_centers.get("center-01")
+    assert center is not None
+    sim = Simulation(center, system.urls, seed=11)
+    run = asyncio.create_task(sim.run(CONTACTS, rate=20))
+    if during is not None:
+        await during()
+    return await run
+
+
+async def assert_exact_counts(system: System, truth: Truth) -> None:
+    assert not [e for e in truth.errors if "webhook 4" in e or ": 4" in e], truth.errors[:5]
+    answered, abandoned = truth.answered, truth.abandoned
+    assert all(c.session_closed for c in answered), "every answered contact was documented"
+    reachable_abandoned = {c.contact_id for c in abandoned if c.reachable}
+    severe = {c.contact_id for c in answered if c.risk in ("high", "imminent")}
+    imminent = {c.contact_id for c in answered if c.risk == "imminent"}
+    followup, sessions = await system.db("followup"), await system.db("sessions")
+
+    async def tasks(kind: str) -> list[Document]:
+        return [d async for d in followup["tasks"].find({"kind": kind}, {"contact_id": 1})]
+
+    async def settled() -> bool:
+        return (len(await tasks("callback")) >= len(reachable_abandoned)
+                and len(await tasks("safety-follow-up")) >= len(severe)
+                and len(await tasks("ems-confirmation")) >= len(imminent)
+                and await sessions["sessions"].count_documents({}) >= len(answered))  # fmt: skip
+
+    await wait_until(settled, timeout=300, what="follow-up tasks and sessions for every contact")
+    callbacks = Counter(d["contact_id"] for d in await tasks("callback"))
+    assert set(callbacks) == reachable_abandoned and set(callbacks.values()) == {1}
+    safety = Counter(d["contact_id"] for d in await tasks("safety-follow-up"))
+    assert set(safety) == severe and set(safety.values()) == {1}
+    ems = Counter(d["contact_id"] for d in await tasks("ems-confirmation"))
+    assert set(ems) == imminent and set(ems.values()) == {1}
+    opened = Counter(
+        [d["contact_id"] async for d in sessions["sessions"].find({}, {"contact_id": 1})]
+    )
+    assert set(opened) == {c.contact_id for c in answered} and set(opened.values()) == {1}
+
+    records = await all_records(system)
+    ids = Counter(json.loads(r.value)["id"] for r in records if not r.topic.endswith("dlq.v1"))
+    duplicates = {i: n for i, n in ids.items() if n > 1}
+    assert not duplicates, f"published more than once: {list(duplicates)[:5]}"
+    opened_events = Counter(
+        json.loads(r.value)["subject"] for r in records if b"session.opened" in r.value
+    )
+    assert set(opened_events.values()) == {1} and len(opened_events) == len(answered)
+    assert not [r for r in records if r.topic.endswith("dlq.v1")], "nothing was dead-lettered"
+    assert derive_id  # task ids are derived: replays could not have created twins
+
+    # PHI scan: no phone number and no note text on any topic
+    numbers = [c.number for c in truth.contacts] + [
+        c.number.removeprefix("+1") for c in truth.contacts
+    ]
+    for record in records:
+        text = record.value.decode()
+        assert not any(n in text for n in numbers), f"phone number on {record.topic}"
+        assert not any(note[:24] in text for note in truth.note_texts), (
+            f"note text on {record.topic}"
+        )
+
+
+async def all_records(system: System) -> list[Any]:
+    records: list[Any] = []
+    for topic in ALL_TOPICS:
+        records += await read_topic(system.kafka.bootstrap, f"{system.kafka.topic_prefix}{topic}",
+                                    expect=0, settle=2.0, strict=False)  # fmt: skip
+    return records
+
+
+async def test_two_hundred_contacts_end_to_end(system: System, dev_centers: Centers) -> None:
+    truth = await simulate(system, dev_centers)
+    assert len(truth.contacts) == CONTACTS
+    await assert_exact_counts(system, truth)
+
+
+async def test_the_same_counts_hold_when_every_service_crashes_and_kafka_restarts(
+    system: System, dev_centers: Centers
+) -> None:
+    assert KAFKA_PID.exists(), (
+        "this test restarts the broker that `make test` started (.local/run/kafka.pid)"
+    )
+
+    async def faults() -> None:
+        for name in ("intake", "sessions", "followup"):
+            await asyncio.sleep(3)  # mid-run, a few seconds apart
+            await system.crash_and_restart(name)
+        await asyncio.sleep(2)
+        await restart_kafka()
+
+    truth = await simulate(system, dev_centers, during=faults)
+    await assert_exact_counts(system, truth)
+
+
+async def restart_kafka() -> None:
+    pid = int(KAFKA_PID.read_text())
+    os.kill(pid, signal.SIGTERM)
+
+    def gone() -> bool:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return True
+        return False
+
+    await wait_until(gone, timeout=60, what="broker stopped")
+    started = await asyncio.to_thread(
+        subprocess.run, [str(STACK), "up"], capture_output=True, text=True
+    )
+    assert started.returncode == 0, started.stderr
