@@ -34,9 +34,11 @@ def summary(label: str, count: int, seconds: float, latencies_ms: list[float] | 
 class Service:
     """A hotline service process on a free port with its own topics and databases."""
 
-    def __init__(self, name: str, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, name: str, extra_env: dict[str, str] | None = None, prefix: str | None = None
+    ) -> None:
         self.name = name
-        self.prefix = f"bench{uuid.uuid4().hex[:8]}"
+        self.prefix = prefix or f"bench{uuid.uuid4().hex[:8]}"
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]

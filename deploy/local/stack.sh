@@ -103,7 +103,7 @@ start_ferretdb() {
   else
     mkdir -p "$state/ferretdb-data"
     # BEGIN IMMEDIATE: concurrent writers wait (busy_timeout) instead of failing SQLITE_BUSY
-    args=(-handler sqlite -sqlite-url "file:$state/ferretdb-data/?_txlock=immediate")
+    args=(-handler sqlite -sqlite-url "file:$state/ferretdb-data/?_txlock=immediate&_pragma=busy_timeout(30000)")
   fi
   nohup "$bin" -listen "$host:$port" "${args[@]}" >>"$logs/ferretdb.log" 2>&1 &
   echo $! >"$run/ferretdb.pid"

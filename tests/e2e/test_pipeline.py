@@ -18,7 +18,6 @@ from hotline_cli.processes import DEMO_ENV
 from hotline_cli.simulator import Simulation, Truth, Urls
 from hotline_shared.centers import Centers
 from hotline_shared.events import ALL_TOPICS
-from hotline_shared.ids import derive_id
 from hotline_shared.mongo import Document, make_client
 from hotline_shared.settings import KafkaSettings, MongoSettings
 
@@ -27,6 +26,7 @@ from tests.support import ROOT, ServiceProcess, read_topic, unique, wait_until
 pytestmark = pytest.mark.integration
 
 CONTACTS = 200
+RATE = 5  # contacts offered per second
 STACK = ROOT / "deploy" / "local" / "stack.sh"
 KAFKA_PID = Path(os.environ.get("HOTLINE_LOCAL_DIR", ROOT / ".local")) / "run" / "kafka.pid"
 
@@ -79,14 +79,14 @@ async def simulate(
     center = dev_centers.get("center-01")
     assert center is not None
     sim = Simulation(center, system.urls, seed=11)
-    run = asyncio.create_task(sim.run(CONTACTS, rate=20))
+    run = asyncio.create_task(sim.run(CONTACTS, rate=RATE))
     if during is not None:
         await during()
     return await run
 
 
 async def assert_exact_counts(system: System, truth: Truth) -> None:
-    assert not [e for e in truth.errors if "webhook 4" in e or ": 4" in e], truth.errors[:5]
+    assert not truth.errors, truth.errors[:5]
     answered, abandoned = truth.answered, truth.abandoned
     assert all(c.session_closed for c in answered), "every answered contact was documented"
     reachable_abandoned = {c.contact_id for c in abandoned if c.reachable}
@@ -116,15 +116,18 @@ async def assert_exact_counts(system: System, truth: Truth) -> None:
     assert set(opened) == {c.contact_id for c in answered} and set(opened.values()) == {1}
 
     records = await all_records(system)
-    ids = Counter(json.loads(r.value)["id"] for r in records if not r.topic.endswith("dlq.v1"))
-    duplicates = {i: n for i, n in ids.items() if n > 1}
-    assert not duplicates, f"published more than once: {list(duplicates)[:5]}"
-    opened_events = Counter(
-        json.loads(r.value)["subject"] for r in records if b"session.opened" in r.value
-    )
-    assert set(opened_events.values()) == {1} and len(opened_events) == len(answered)
     assert not [r for r in records if r.topic.endswith("dlq.v1")], "nothing was dead-lettered"
-    assert derive_id  # task ids are derived: replays could not have created twins
+    # A republished event (after a retry or crash) carries the same id and the same bytes,
+    # which consumers drop; what must never happen is two different events for one fact.
+    by_id: dict[str, set[bytes]] = {}
+    for record in records:
+        by_id.setdefault(json.loads(record.value)["id"], set()).add(record.value)
+    assert all(len(copies) == 1 for copies in by_id.values()), "one id, different contents"
+    events = [json.loads(next(iter(copies))) for copies in by_id.values()]
+    facts = Counter((e["type"], e["subject"], fact_of(e)) for e in events)
+    twins = [fact for fact, n in facts.items() if n > 1]
+    assert not twins, f"one fact, several events: {twins[:5]}"
+    assert len([f for f in facts if f[0] == "hotline.session.opened.v1"]) == len(answered)
 
     # PHI scan: no phone number and no note text on any topic
     numbers = [c.number for c in truth.contacts] + [
@@ -136,6 +139,15 @@ async def assert_exact_counts(system: System, truth: Truth) -> None:
         assert not any(note[:24] in text for note in truth.note_texts), (
             f"note text on {record.topic}"
         )
+
+
+def fact_of(event: dict[str, Any]) -> str:
+    """What an event is about, beyond its contact: the task, session, screening or leg."""
+    data = event["data"]
+    for key in ("followup_id", "screening_id", "escalation_id", "session_id"):
+        if key in data:
+            return f"{data[key]}:{data.get('attempt_no', '')}"
+    return str(data.get("leg", ""))
 
 
 async def all_records(system: System) -> list[Any]:

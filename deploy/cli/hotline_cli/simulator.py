@@ -35,6 +35,13 @@ ANSWERS = {
 }
 
 
+RETRIES = 15  # like a provider's webhook retries: a minute or two of patience
+
+
+def backoff(attempt: int) -> float:
+    return min(0.5 * 2**attempt, 8.0)
+
+
 @dataclass
 class Urls:
     intake: str = "http://127.0.0.1:8001"
@@ -288,12 +295,12 @@ class Simulation:
             "X-Twilio-Signature": signature, "Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
 
     async def _post(self, client: httpx.AsyncClient, url: str, **kwargs: Any) -> None:
-        for attempt in range(6):  # providers retry webhooks that fail
+        for attempt in range(RETRIES):  # providers retry webhooks that fail
             start = time.perf_counter()
             try:
                 response = await client.post(url, **kwargs)
             except httpx.HTTPError:
-                await asyncio.sleep(0.5 * (attempt + 1))
+                await asyncio.sleep(backoff(attempt))
                 continue
             self.truth.webhook_ms.append((time.perf_counter() - start) * 1000)
             if response.status_code < 500:
@@ -302,17 +309,17 @@ class Simulation:
                         f"webhook {response.status_code}: {response.text[:200]}"
                     )
                 return
-            await asyncio.sleep(0.5 * (attempt + 1))
+            await asyncio.sleep(backoff(attempt))
         raise RuntimeError(f"webhook kept failing: {url}")
 
     async def _call(self, client: httpx.AsyncClient, method: str, url: str, *, ok409: bool = False,
                     **kwargs: Any) -> Any:  # fmt: skip
         """A counselor's request, retried on transport errors and 5xx (services restart)."""
-        for attempt in range(8):
+        for attempt in range(RETRIES):
             try:
                 response = await client.request(method, url, **kwargs)
             except httpx.HTTPError:
-                await asyncio.sleep(0.5 * (attempt + 1))
+                await asyncio.sleep(backoff(attempt))
                 continue
             if response.status_code < 300 or (ok409 and response.status_code == 409):
                 return response.json()
@@ -320,7 +327,7 @@ class Simulation:
                 raise RuntimeError(
                     f"{method} {response.request.url.path}: {response.status_code} {response.text[:200]}"
                 )
-            await asyncio.sleep(0.5 * (attempt + 1))
+            await asyncio.sleep(backoff(attempt))
         raise RuntimeError(f"{method} {url}: service kept failing")
 
     @staticmethod
