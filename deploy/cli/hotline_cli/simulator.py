@@ -66,6 +66,7 @@ class Truth:
     webhook_ms: list[float] = field(default_factory=list)
     attempts: Counter[str] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
+    worker_retries: int = 0
     note_texts: list[str] = field(default_factory=list)
 
     @property
@@ -281,8 +282,8 @@ class Simulation:
                                              headers=self.worker, json={"outcome": outcome})  # fmt: skip
                     if done.status_code == 201:
                         self.truth.attempts[outcome] += 1
-            except httpx.HTTPError as exc:
-                self.truth.errors.append(f"follow-up worker: {type(exc).__name__}")
+            except httpx.HTTPError:
+                self.truth.worker_retries += 1  # the service is restarting; poll again
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
 

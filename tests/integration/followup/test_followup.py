@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,11 +11,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from hotline_shared.events import (
     CONTACTS_TOPIC,
-    FOLLOWUPS_TOPIC,
     RISK_TOPIC,
     SESSIONS_TOPIC,
-    ContactAbandoned,
-    ContactAbandonedData,
     RiskEscalated,
     RiskEscalatedData,
     SessionClosed,
@@ -26,72 +20,17 @@ from hotline_shared.events import (
     new_event,
 )  # fmt: skip
 from hotline_shared.kafka import EventBus
-from hotline_shared.mongo import Document, make_client
-from hotline_shared.settings import KafkaSettings, MongoSettings
+from hotline_shared.mongo import Document
+from hotline_shared.settings import KafkaSettings
 from pymongo.asynchronous.database import AsyncDatabase
 
 from tests.conftest import token_for
-from tests.support import ServiceProcess, read_topic, unique, wait_until
+from tests.integration.followup.support import CENTER, Stack, abandoned
+from tests.support import unique, wait_until
 
 pytestmark = pytest.mark.integration
 
-CENTER = "center-01"
 SUPERVISOR = {"Authorization": f"Bearer {token_for('supervisor', [CENTER], 'supervisor-2')}"}
-
-
-class Stack:
-    def __init__(self, tmp: Path) -> None:
-        self.prefix = unique("t")
-        self.kafka = KafkaSettings(topic_prefix=f"{self.prefix}.")
-        self.mongo = MongoSettings(database_prefix=f"{self.prefix}_")
-        self.tmp = tmp
-        self.replicas: list[ServiceProcess] = []
-
-    def replica(self, **env: str) -> ServiceProcess:
-        process = ServiceProcess("followup", {
-            "HOTLINE_KAFKA_TOPIC_PREFIX": self.kafka.topic_prefix,
-            "HOTLINE_MONGODB_DATABASE_PREFIX": self.mongo.database_prefix,
-            "HOTLINE_FOLLOWUP_POLICY_PROFILE": "demo", "HOTLINE_FOLLOWUP_TIMER_INTERVAL_SECONDS": "0.2",
-            **env}, self.tmp)  # fmt: skip
-        self.replicas.append(process)
-        return process
-
-    async def followup_events(self, expect: int = 0, settle: float = 1.0) -> list[dict[str, Any]]:
-        records: list[Any] = await read_topic(self.kafka.bootstrap, self.kafka.topic_prefix + FOLLOWUPS_TOPIC,
-                                              expect=expect, settle=settle, strict=False, timeout=60)  # fmt: skip
-        return [json.loads(r.value) for r in records]
-
-
-@pytest.fixture
-async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
-    s = Stack(tmp_path)
-    yield s
-    for replica in s.replicas:
-        replica.stop()
-
-
-@pytest.fixture
-async def upstream(stack: Stack) -> AsyncIterator[EventBus]:
-    bus = EventBus(stack.kafka, client_id="test-upstream")
-    await bus.start()
-    yield bus
-    await bus.stop()
-
-
-@pytest.fixture
-async def followup_db(stack: Stack) -> AsyncIterator[AsyncDatabase[Document]]:
-    client = make_client(stack.mongo)
-    yield client[f"{stack.mongo.database_prefix}hotline_followup"]
-    await client.close()
-
-
-def abandoned(n: int, token: str | None = None) -> Any:
-    contact_id = unique(f"c{n}-")
-    data = ContactAbandonedData(contact_id=contact_id, provider="twilio", provider_contact_id=contact_id,
-                                channel="voice", occurred_at=datetime.now(UTC), caller_token=token or f"tok{n}",
-                                caller_reachable=True)  # fmt: skip
-    return new_event(ContactAbandoned, data=data, center_id=CENTER, source="hotline/intake",
-                     time=datetime.now(UTC), cause=(contact_id,))  # fmt: skip
 
 
 def due_counts(events: list[dict[str, Any]]) -> Counter[str]:

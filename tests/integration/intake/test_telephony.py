@@ -104,6 +104,13 @@ async def test_provider_sequences_produce_exactly_the_expected_events_in_order(
             assert (await post_pbx(client, mapped)).status_code == 200
         expected[contact_id_for("asterisk", uid)] = ABANDONED
 
+        cid = unique("ari-")
+        for raw in seq.ari(cid):
+            mapped = pbx.from_ari(raw)
+            assert mapped is not None
+            assert (await post_pbx(client, mapped)).status_code == 200
+        expected[contact_id_for("asterisk", cid)] = ANSWERED
+
         uid = unique("fs-")
         for headers in seq.esl(uid, answered=True):
             mapped = pbx.from_esl(headers)

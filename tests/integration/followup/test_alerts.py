@@ -1,0 +1,87 @@
+"""SLA transitions reach the center's supervisor webhook, HMAC-signed, retried after failure."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hotline_shared import webhooks
+from hotline_shared.kafka import EventBus
+from hotline_shared.settings import DEV_CENTERS_FILE
+
+from tests.integration.followup.support import Stack, abandoned
+from tests.support import wait_until
+
+pytestmark = pytest.mark.integration
+
+SECRET = "alert-secret-for-tests"
+
+
+class Receiver:
+    """A supervisor's alert endpoint on loopback that fails its first delivery."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        self.calls = 0
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.calls += 1
+                status = 500 if receiver.calls == 1 else 204
+                if status == 204:
+                    receiver.received.append({"body": json.loads(body), "signature": self.headers[webhooks.HEADER],
+                                              "raw": body})  # fmt: skip
+                self.send_response(status)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                return
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/alerts"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.server.shutdown()
+
+
+async def test_sla_alerts_are_signed_and_retried(
+    stack: Stack, upstream: EventBus, receiver: Receiver, tmp_path: Path
+) -> None:
+    centers = yaml.safe_load(DEV_CENTERS_FILE.read_text())
+    centers[0].update(alert_webhook_url=receiver.url, alert_webhook_secret=SECRET)
+    centers_file = tmp_path / "centers.yaml"
+    centers_file.write_text(yaml.safe_dump(centers))
+    replica = stack.replica(
+        HOTLINE_CENTERS_FILE=str(centers_file), HOTLINE_FOLLOWUP_ALERT_INTERVAL_SECONDS="0.3"
+    )
+    replica.start()
+    await replica.wait_ready()
+    await upstream.publish(abandoned(1))  # a callback nobody makes: at risk, then breached
+
+    def both() -> bool:
+        types = [r["body"]["type"] for r in receiver.received]
+        return (
+            "hotline.followup.sla-at-risk.v1" in types
+            and "hotline.followup.sla-breached.v1" in types
+        )
+
+    await wait_until(both, timeout=60, what="at-risk and breached alerts")
+    assert receiver.calls > len(receiver.received), "the failed first delivery was retried"
+    now = datetime.now(UTC)
+    for alert in receiver.received:
+        assert webhooks.verify(SECRET, alert["raw"], alert["signature"], now=now)
+    assert len({r["body"]["id"] for r in receiver.received}) == len(receiver.received)
