@@ -39,7 +39,7 @@ RETRIES = 15  # like a provider's webhook retries: a minute or two of patience
 
 
 def backoff(attempt: int) -> float:
-    return min(0.5 * 2**attempt, 8.0)
+    return min(0.5 * 2.0**attempt, 8.0)
 
 
 @dataclass
@@ -255,7 +255,7 @@ class Simulation:
         contact.session_closed = True
 
     async def _wait_for_session(
-        self, client: httpx.AsyncClient, contact_id: str, timeout: float = 120
+        self, client: httpx.AsyncClient, contact_id: str, timeout: float = 300
     ) -> str:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

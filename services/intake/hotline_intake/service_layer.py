@@ -98,7 +98,9 @@ async def _record(
         now = intake.clock.now()
         new_state, emit = observe(state, obs, now=now, settle_after=intake.settle_after)
         if stored is not None and new_state == state:
-            return []  # a provider retry: recorded already
+            # a provider retry: recorded already; publish anything its first try left behind
+            await intake.outbox("contacts").flush(contact_id)
+            return []
         caller = _caller(intake, center, contact_id, obs, stored.caller if stored else None)
         events = [_contact_event(center.id, new_state, m, caller, now) for m in emit]
         if await intake.contacts.save(
