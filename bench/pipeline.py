@@ -71,19 +71,22 @@ async def caller(client: httpx.AsyncClient, url: str, n: int) -> tuple[str, floa
     return derive_id("followup", "callback", contact_id_for("twilio", sid)), started
 
 
-async def watch(database: str, expected: dict[str, float], timeout: float) -> dict[str, float]:
-    """Poll follow-up's tasks until every expected task is stored; returns latency in ms."""
+async def watch(
+    database: str, expected: dict[str, float], done: asyncio.Event, timeout: float
+) -> dict[str, float]:
+    """Poll follow-up's tasks while callers are still coming, until every expected task is
+    stored; returns the latency of each in ms (first webhook -> task seen)."""
     client = make_client(MongoSettings())
     tasks = client[database]["tasks"]
     latency: dict[str, float] = {}
     deadline = time.monotonic() + timeout
     try:
-        while len(latency) < len(expected) and time.monotonic() < deadline:
-            pending = [i for i in expected if i not in latency]
+        while time.monotonic() < deadline and not (done.is_set() and len(latency) >= len(expected)):
+            pending = [i for i in list(expected) if i not in latency]
             now = time.perf_counter()
             async for doc in tasks.find({"_id": {"$in": pending[:500]}}, {"_id": 1}):
                 latency[doc["_id"]] = (now - expected[doc["_id"]]) * 1000
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.05)
     finally:
         await client.close()
     return latency
@@ -94,6 +97,8 @@ async def run(
 ) -> tuple[float, list[float]]:
     url = f"{intake.url}/v1/telephony/twilio/{CENTER}"
     expected: dict[str, float] = {}
+    done = asyncio.Event()
+    watcher = asyncio.create_task(watch(database, expected, done, timeout=600))
     async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=64)) as client:
         start = time.perf_counter()
 
@@ -107,7 +112,8 @@ async def run(
             if rate:
                 await asyncio.sleep(1 / rate)  # the offered rate
         await asyncio.gather(*jobs)
-    latency = await watch(database, expected, timeout=600)
+    done.set()
+    latency = await watcher
     return time.perf_counter() - start, list(latency.values())
 
 
