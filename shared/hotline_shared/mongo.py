@@ -281,11 +281,8 @@ class EventLog:
                 }
             )
         except DuplicateKeyError:
-            # emitted before; if that try died before publishing, finish its job now
-            if await self.published.find_one({"_id": event.id}, {"_id": 1}) is None:
-                claim = await self.claims.find_one({"_id": event.id}, {"json": 1})
-                if claim is not None:
-                    await self._publish(event.id, claim["json"])
+            # Emitted before. If that try died before publishing, the relay sends it; doing
+            # it here would double a concurrent emitter that is publishing right now.
             return False
         await self._publish(event.id, payload)
         return True
