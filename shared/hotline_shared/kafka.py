@@ -66,10 +66,6 @@ class EventBus:
             headers={"ce_type": event.type, "ce_id": event.id, "content-type": "application/json"},
         )
 
-    async def publish_many(self, events: Iterable[Envelope]) -> None:
-        for event in events:
-            await self.publish(event)
-
     def subscribe(self, *topics: str, group_id: str, handler: Handler) -> None:
         """Register a reliable consumer; must be called before start()."""
         consumer = _ReliableConsumer(self, group_id=group_id, handler=handler)

@@ -76,8 +76,8 @@ class Inbox:
     """A unique (consumer, event_id) record: the effect of an event happens at most once.
 
     `record()` is the effect itself when the effect is "remember this event" (an insert
-    keyed by the event id); `once()` guards any other idempotent effect so that duplicate
-    deliveries, also concurrent ones from two consumers, skip it.
+    keyed by the event id): duplicate deliveries, also concurrent ones from two consumers,
+    find it recorded and skip.
     """
 
     COLLECTION = "inbox"
@@ -102,23 +102,6 @@ class Inbox:
         except DuplicateKeyError:
             return False
         return True
-
-    async def seen(self, event_id: str) -> bool:
-        found = await self.collection.find_one({"_id": f"{self.consumer}:{event_id}"}, {"_id": 1})
-        return found is not None
-
-    async def once(
-        self, event_id: str, *, at: datetime, effect: Callable[[], Awaitable[None]]
-    ) -> bool:
-        """Run an idempotent effect unless already done; record it only after it is durable.
-
-        A crash between the effect and the record re-runs the effect on redelivery, which is
-        why the effect must be idempotent (a keyed upsert or a conditional update).
-        """
-        if await self.seen(event_id):
-            return False
-        await effect()
-        return await self.record(event_id, at=at)
 
 
 async def apply_once(
