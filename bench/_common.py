@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import socket
-import subprocess
-import sys
-import time
 import uuid
-from pathlib import Path
 
-import httpx
-
-ROOT = Path(__file__).resolve().parents[1]
+from hotline_cli.processes import ROOT, ServiceProcess
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -32,44 +23,25 @@ def summary(label: str, count: int, seconds: float, latencies_ms: list[float] | 
 
 
 class Service:
-    """A hotline service process on a free port with its own topics and databases."""
+    """A hotline service process (the one starter, hotline_cli.processes) with its own
+    topics and databases, as an async context manager."""
 
     def __init__(
         self, name: str, extra_env: dict[str, str] | None = None, prefix: str | None = None
     ) -> None:
         self.name = name
         self.prefix = prefix or f"bench{uuid.uuid4().hex[:8]}"
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.env = {
-            **os.environ,
+        self.process = ServiceProcess(name, {
             "HOTLINE_KAFKA_TOPIC_PREFIX": f"{self.prefix}.",
             "HOTLINE_MONGODB_DATABASE_PREFIX": f"{self.prefix}_",
-            f"HOTLINE_{name.upper()}_PORT": str(self.port),
             **(extra_env or {}),
-        }
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen[bytes] | None = None
+        }, log_path=ROOT / ".local" / f"bench-{name}.log")  # fmt: skip
+        self.url = self.process.url
 
     async def __aenter__(self) -> Service:
-        log = open(ROOT / ".local" / f"bench-{self.name}.log", "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen([sys.executable, "-m", f"hotline_{self.name}"], env=self.env,
-                                     stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)  # fmt: skip
-        deadline = time.monotonic() + 60
-        async with httpx.AsyncClient(timeout=2) as client:
-            while time.monotonic() < deadline:
-                try:
-                    if (await client.get(f"{self.url}/readyz")).status_code == 200:
-                        return self
-                except httpx.HTTPError:
-                    pass
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"{self.name} exited; see .local/bench-{self.name}.log")
-                await asyncio.sleep(0.2)
-        raise RuntimeError(f"{self.name} not ready")
+        self.process.start()
+        await self.process.wait_ready(timeout=60)
+        return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=20)
+        self.process.stop()

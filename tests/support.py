@@ -5,19 +5,18 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
-import httpx
+from hotline_cli import processes
+from hotline_cli.processes import free_port
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[1]
+STATE = Path(os.environ.get("HOTLINE_LOCAL_DIR", ROOT / ".local"))
 
 
 async def wait_until(
@@ -39,62 +38,12 @@ def unique(prefix: str) -> str:
     return f"{prefix}{uuid.uuid4().hex[:10]}"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class ServiceProcess:
-    """A hotline service as a real process (python -m hotline_<svc>) on a free port."""
+class ServiceProcess(processes.ServiceProcess):
+    """The one process starter (hotline_cli.processes), logging into the test's folder."""
 
     def __init__(self, service: str, env: dict[str, str], log_dir: Path) -> None:
-        self.service = service
-        self.port = free_port()
-        self.env = {**os.environ, **env, f"HOTLINE_{service.upper()}_PORT": str(self.port)}
-        self.log_path = log_dir / f"{service}-{self.port}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", f"hotline_{self.service}"],
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-        )
-
-    async def wait_ready(self, timeout: float = 60.0) -> None:
-        async def ready() -> bool:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise AssertionError(f"{self.service} exited: {self.log_path.read_text()[-3000:]}")
-            try:
-                async with httpx.AsyncClient(timeout=2) as client:
-                    return (await client.get(f"{self.url}/readyz")).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        await wait_until(ready, timeout=timeout, what=f"{self.service} /readyz")
-
-    def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        port = free_port()
+        super().__init__(service, env, port=port, log_path=log_dir / f"{service}-{port}.log")
 
 
 async def read_topic(

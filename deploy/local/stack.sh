@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The local stack without Docker: Apache Kafka (KRaft, from Maven Central jars) and
-# FerretDB (MongoDB wire protocol, embedded in a small Go program).
+# The local stack without Docker: Apache Kafka (KRaft) and mongo-java-server (MongoDB wire
+# protocol on an H2 file, durable per write: deploy/local/mongo), both from Maven Central jars.
 #
 #   stack.sh up [--mark FILE]      start what is not running; FILE lists what this call started
 #   stack.sh down [--only FILE]    stop what we started (only the parts FILE lists, if given)
@@ -19,7 +19,6 @@ mkdir -p "$run" "$logs"
 
 kafka_bootstrap=${HOTLINE_KAFKA_BOOTSTRAP:-127.0.0.1:9092}
 mongo_uri=${HOTLINE_MONGODB_URI:-mongodb://127.0.0.1:27017}
-ferret_backend=${HOTLINE_FERRETDB_BACKEND:-sqlite}
 
 log() { printf '[stack] %s\n' "$*" >&2; }
 
@@ -54,16 +53,18 @@ kafka_libs() {
   echo "$libs"
 }
 
-ferretdb_bin() {
-  local bin=$state/bin/ferretdb stamp
-  stamp=$(cat "$here/ferretdb/go.mod" "$here/ferretdb/go.sum" "$here/ferretdb/main.go" | sha256sum | cut -c1-16)
-  if [ ! -x "$bin" ] || [ ! -f "$state/bin/.stamp-$stamp" ]; then
-    log "building FerretDB (first run only, a few minutes)"
-    mkdir -p "$state/bin"
-    (cd "$here/ferretdb" && go build -o "$bin" .) >&2
-    rm -f "$state/bin"/.stamp-*; touch "$state/bin/.stamp-$stamp"
+mongo_build() { # jars from Maven Central + the launcher compiled against them, cached
+  local out=$state/mongo-server stamp
+  stamp=$(cat "$here/mongo/pom.xml" "$here/mongo/HotlineMongo.java" | sha256sum | cut -c1-16)
+  if [ ! -f "$out/.stamp-$stamp" ]; then
+    log "resolving mongo-java-server from Maven Central and compiling its launcher (first run only)"
+    rm -rf "$out"; mkdir -p "$out/classes"
+    mvn -q -B -f "$here/mongo/pom.xml" dependency:copy-dependencies \
+      -DoutputDirectory="$out/libs" >&2
+    javac -d "$out/classes" -cp "$out/libs/*" "$here/mongo/HotlineMongo.java" >&2
+    touch "$out/.stamp-$stamp"
   fi
-  echo "$bin"
+  echo "$out"
 }
 
 start_kafka() {
@@ -90,25 +91,24 @@ start_kafka() {
   echo kafka
 }
 
-start_ferretdb() {
+start_mongo() {
   local host port; read -r host port <<<"$(mongo_hostport "$mongo_uri")"
   if answers "$host" "$port"; then log "MongoDB wire answers at $host:$port; not starting one"; return 0; fi
   if [ -n "${HOTLINE_MONGODB_URI:-}" ] && [ "$host:$port" != "127.0.0.1:27017" ]; then
     log "HOTLINE_MONGODB_URI=$mongo_uri does not answer"; return 1
   fi
-  local bin args
-  bin=$(ferretdb_bin)
-  if [ "$ferret_backend" = postgresql ]; then
-    args=(-handler postgresql -postgresql-url "${HOTLINE_FERRETDB_POSTGRESQL_URL:?set HOTLINE_FERRETDB_POSTGRESQL_URL}")
-  else
-    mkdir -p "$state/ferretdb-data"
-    # BEGIN IMMEDIATE: concurrent writers wait (busy_timeout) instead of failing SQLITE_BUSY
-    args=(-handler sqlite -sqlite-url "file:$state/ferretdb-data/?_txlock=immediate&_pragma=busy_timeout(30000)")
-  fi
-  nohup "$bin" -listen "$host:$port" "${args[@]}" >>"$logs/ferretdb.log" 2>&1 &
-  echo $! >"$run/ferretdb.pid"
-  wait_port ferretdb "$host" "$port" 60
-  echo ferretdb
+  local out
+  out=$(mongo_build)
+  # The H2 backend keeps every collection's pages in the heap it is given: cap it.
+  MONGO_HEAP_OPTS=${MONGO_HEAP_OPTS:--Xms128m -Xmx512m}
+  # shellcheck disable=SC2086
+  nohup java $MONGO_HEAP_OPTS -XX:+UseG1GC -Djava.awt.headless=true \
+    -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
+    -cp "$out/classes:$out/libs/*" HotlineMongo "$host" "$port" "$state/mongo-data/hotline.mv.db" \
+    >>"$logs/mongo.log" 2>&1 &
+  echo $! >"$run/mongo.pid"
+  wait_port mongo "$host" "$port" 60
+  echo mongo
 }
 
 stop_one() {
@@ -127,9 +127,9 @@ case $cmd in
   up)
     mark=""; [ "${1:-}" = --mark ] && mark=$2
     # Build/resolve both first so they overlap, then start.
-    kafka_libs >/dev/null & p1=$!; ferretdb_bin >/dev/null & p2=$!
+    kafka_libs >/dev/null & p1=$!; mongo_build >/dev/null & p2=$!
     wait $p1; wait $p2
-    started=$( { start_kafka; start_ferretdb; } )
+    started=$( { start_kafka; start_mongo; } )
     [ -n "$mark" ] && printf '%s\n' $started >>"$mark"
     log "up: Kafka $kafka_bootstrap, MongoDB wire $mongo_uri${started:+ (started: $(echo $started))}"
     ;;
@@ -138,11 +138,11 @@ case $cmd in
       [ -f "$2" ] && for name in $(sort -u "$2"); do stop_one "$name"; done
       rm -f "$2"
     else
-      stop_one ferretdb; stop_one kafka
+      stop_one mongo; stop_one kafka
     fi
     ;;
   status)
-    for name in kafka ferretdb; do
+    for name in kafka mongo; do
       if alive "$name"; then echo "$name: running (pid $(cat "$run/$name.pid"))"; else echo "$name: not started here"; fi
     done
     ;;

@@ -3,8 +3,12 @@
 - producer: idempotent (acks=all), every publish awaited;
 - consumer: a group id, offsets committed only after the handler returned (NACK_ON_ERROR),
   reading from the earliest offset for a new group;
-- a failing handler is retried `retries` times with backoff, then the original bytes,
-  headers and the error go to hotline.dlq.v1 and the partition moves on;
+- a handler failing on infrastructure (MongoDB or Kafka unreachable, a write conflict that
+  did not resolve) is retried with capped backoff until the dependency is back: that is no
+  reason to dead-letter anything;
+- a handler failing otherwise (bad schema, domain rejection, a bug) is retried `retries`
+  times with backoff, then the original bytes, headers and the error go to hotline.dlq.v1
+  and the partition moves on;
 - every topic keyed by contact_id (the event's subject).
 """
 
@@ -15,15 +19,18 @@ import contextlib
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+import httpx
 import structlog
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from pydantic import ValidationError
+from pymongo.errors import ConnectionFailure, OperationFailure, WTimeoutError
 
 from hotline_shared.events import ALL_TOPICS, DLQ_TOPIC, Envelope, UnknownEventType, parse_event
+from hotline_shared.mongo import Conflict
 from hotline_shared.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
@@ -31,6 +38,18 @@ log = structlog.get_logger(__name__)
 Handler = Callable[[Envelope], Awaitable[None]]
 
 DLQ_HEADERS = ("hotline-dlq-error", "hotline-dlq-consumer", "hotline-dlq-topic")
+MAX_TRANSIENT_BACKOFF = 5.0  # seconds between tries while a dependency is down
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Infrastructure trouble that goes away by itself: retry, never dead-letter."""
+    if isinstance(exc, ConnectionFailure | WTimeoutError | KafkaError | Conflict | OSError):
+        return True  # ConnectionFailure covers AutoReconnect, timeouts, server selection
+    if isinstance(exc, httpx.TransportError):
+        return True
+    if isinstance(exc, OperationFailure):
+        return exc.has_error_label("RetryableWriteError") or exc.code in (91, 189, 11600, 11602)
+    return False
 
 
 class EventBus:
@@ -99,11 +118,20 @@ class _ReliableConsumer:
 
     async def _handle_with_retries(self, msg: KafkaMessage, event: Envelope) -> None:
         attempts = self.bus.settings.retries
-        for attempt in range(1, attempts + 1):
+        attempt, outage = 1, 0
+        while True:
             try:
                 await self.handler(event)
                 return
             except Exception as exc:
+                if is_transient(exc):
+                    outage += 1
+                    log.warning("event.dependency_unavailable", consumer=self.group_id,
+                                event_id=event.id, type=event.type, tries=outage,
+                                error=type(exc).__name__)  # fmt: skip
+                    base = self.bus.settings.retry_backoff_ms / 1000
+                    await asyncio.sleep(min(MAX_TRANSIENT_BACKOFF, base * 2 ** min(outage, 10)))
+                    continue
                 log.warning(
                     "event.handler_failed",
                     consumer=self.group_id,
@@ -112,11 +140,12 @@ class _ReliableConsumer:
                     attempt=attempt,
                     error=type(exc).__name__,
                 )
-                if attempt == attempts:
+                if attempt >= attempts:
                     await self._dead_letter(msg, _describe(exc))
                     return
                 backoff = self.bus.settings.retry_backoff_ms / 1000 * 2 ** (attempt - 1)
                 await asyncio.sleep(backoff)  # backoff between retries, not synchronisation
+                attempt += 1
 
     async def _dead_letter(self, msg: KafkaMessage, error: str) -> None:
         record: Any = msg.raw_message

@@ -1,16 +1,20 @@
-"""The one MongoDB factory (PyMongo's native async API) and the idempotency structures.
+"""The one MongoDB factory (PyMongo's native async API), the outbox, the emit-once log, and
+the one concurrency story: optimistic, checked by the database.
 
-Only the portable subset that MongoDB 7/8 and FerretDB both serve is used (DESIGN.md §2):
-no multi-document transactions, change streams or TTL indexes.
+Every write to an aggregate is a single-document conditional write (on its `version`, or a
+unique insert) that fails when someone else got there first; the caller re-reads and tries
+again (`retry_on_conflict`). No in-process locks: any number of replicas are correct.
+Only what tests/contract/ checks is used (no multi-document transactions, change streams or
+TTL indexes).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from pymongo import ASCENDING, AsyncMongoClient, IndexModel
@@ -24,6 +28,7 @@ from hotline_shared.settings import MongoSettings
 log = structlog.get_logger(__name__)
 
 Document = dict[str, Any]
+T = TypeVar("T")
 
 
 def make_client(settings: MongoSettings) -> AsyncMongoClient[Document]:
@@ -48,15 +53,12 @@ def database(
 async def ensure_indexes(
     db: AsyncDatabase[Document], indexes: Mapping[str, Sequence[IndexModel]], attempts: int = 5
 ) -> None:
-    """Create indexes; retried, because replicas starting together race on a new database
-    (FerretDB 1.24 can drop the connection on concurrent createIndexes)."""
+    """Create indexes (idempotent); retried, because the database may still be starting."""
     for attempt in range(1, attempts + 1):
         try:
             for collection, models in indexes.items():
-                existing = {ix["name"] async for ix in await db[collection].list_indexes()}
-                missing = [m for m in models if m.document["name"] not in existing]
-                if missing:  # creating only what is missing keeps restarts off createIndexes
-                    await db[collection].create_indexes(missing)
+                if models:
+                    await db[collection].create_indexes(list(models))
             return
         except (PyMongoError, OSError) as exc:
             if attempt == attempts:
@@ -69,65 +71,37 @@ async def ping(client: AsyncMongoClient[Document]) -> None:
     await client.admin.command("ping")
 
 
-# ---- inbox ----------------------------------------------------------------------------
+# ---- optimistic concurrency ----------------------------------------------------------------
 
 
-class Inbox:
-    """A unique (consumer, event_id) record: the effect of an event happens at most once.
+class Conflict(Exception):
+    """Others kept changing the same document: the caller answers 503 with Retry-After."""
 
-    `record()` is the effect itself when the effect is "remember this event" (an insert
-    keyed by the event id): duplicate deliveries, also concurrent ones from two consumers,
-    find it recorded and skip.
+
+CONFLICT_TRIES = 20
+
+
+async def retry_on_conflict(attempt: Callable[[], Awaitable[T | None]], *, what: str) -> T:
+    """Run `attempt` (read, decide, conditional write) until it returns a result.
+
+    `attempt` returns None when its conditional write found the document changed; it is run
+    again from a fresh read, with a short jittered pause so that writers spread out.
     """
-
-    COLLECTION = "inbox"
-    INDEXES = (IndexModel([("consumer", ASCENDING), ("event_id", ASCENDING)], unique=True),)
-
-    def __init__(self, db: AsyncDatabase[Document], consumer: str) -> None:
-        self.collection: AsyncCollection[Document] = db[self.COLLECTION]
-        self.consumer = consumer
-
-    async def record(self, event_id: str, *, at: datetime, payload: Document | None = None) -> bool:
-        """Insert the inbox entry; True if this call was the first for (consumer, event_id)."""
-        try:
-            await self.collection.insert_one(
-                {
-                    "_id": f"{self.consumer}:{event_id}",
-                    "consumer": self.consumer,
-                    "event_id": event_id,
-                    "at": at,
-                    "payload": payload or {},
-                }
-            )
-        except DuplicateKeyError:
-            return False
-        return True
+    for tries in range(CONFLICT_TRIES):
+        result = await attempt()
+        if result is not None:
+            return result
+        await asyncio.sleep(0.002 * (tries + 1) * (1 + random.random()))
+    raise Conflict(what)
 
 
-async def apply_once(
-    collection: AsyncCollection[Document],
-    *,
-    doc_id: str,
-    event_id: str,
-    update: Document,
-    upsert: bool = False,
-    keep: int = 256,
-) -> bool:
-    """Apply `update` to one document unless `event_id` is already in its `applied` list.
-
-    The guard and the effect are one single-document write, so they cannot come apart.
-    """
-    guarded = dict(update)
-    push = dict(guarded.pop("$push", {}))
-    push["applied"] = {"$each": [event_id], "$slice": -keep}
-    guarded["$push"] = push
+async def insert_new(collection: AsyncCollection[Document], doc: Document) -> bool:
+    """A unique insert: True if this call created the document, False if it existed."""
     try:
-        result = await collection.update_one(
-            {"_id": doc_id, "applied": {"$ne": event_id}}, guarded, upsert=upsert
-        )
+        await collection.insert_one(doc)
     except DuplicateKeyError:
-        return False  # upsert raced with a document that already applied this event
-    return result.modified_count == 1 or result.upserted_id is not None
+        return False
+    return True
 
 
 # ---- outbox ---------------------------------------------------------------------------
@@ -137,10 +111,14 @@ RELAY_GRACE = timedelta(seconds=60)  # a slow flush is not a crash: leave it to 
 
 
 class Outbox:
-    """State change and the events it causes are written in one document (`outbox` array);
-    `flush` publishes them, then `$pull`s them. `relay` republishes what a crash left."""
+    """A state change and the events it causes are one document write: the events go into
+    the document's `outbox` array and `outbox_since` (indexed) marks it pending. `flush`
+    publishes them, then removes them; the marker goes with the last one. `relay` finds
+    what a crash left by the marker alone, oldest first."""
 
     FIELD = "outbox"
+    SINCE = "outbox_since"
+    INDEX = IndexModel([(SINCE, ASCENDING)], name="outbox_pending", sparse=True)
 
     def __init__(
         self,
@@ -151,53 +129,60 @@ class Outbox:
         self.publish = publish
 
     @staticmethod
+    def pending(now: datetime) -> Document:
+        """The `$min` fragment that marks a document pending, in the same write."""
+        return {Outbox.SINCE: now}
+
+    @staticmethod
     def push(*events: Envelope) -> Document:
         """The `$push` fragment that puts events in the same write as the state change."""
         return {Outbox.FIELD: {"$each": [e.model_dump_json() for e in events]}}
+
+    @staticmethod
+    def fields(events: Sequence[Envelope], now: datetime) -> Document:
+        """An inserted document's outbox fields."""
+        if not events:
+            return {Outbox.FIELD: []}
+        return {Outbox.FIELD: [e.model_dump_json() for e in events], Outbox.SINCE: now}
+
+    @staticmethod
+    def update(update: Document, events: Sequence[Envelope], now: datetime) -> Document:
+        """`update` with `events` added to the outbox (and the pending marker) atomically."""
+        if not events:
+            return update
+        return {
+            **update,
+            "$push": {**update.get("$push", {}), **Outbox.push(*events)},
+            "$min": {**update.get("$min", {}), **Outbox.pending(now)},
+        }
 
     async def flush(self, doc_id: Any) -> int:
         doc = await self.collection.find_one({"_id": doc_id}, {self.FIELD: 1})
         return await self._publish_pending(doc) if doc else 0
 
-    async def relay(
-        self,
-        *,
-        older_than: timedelta = RELAY_GRACE,
-        limit: int = 500,
-        guard: Callable[[Any], contextlib.AbstractAsyncContextManager[None]] | None = None,
-    ) -> int:
-        """Publish what a crash left behind (run periodically and at start).
-
-        Entries younger than `older_than` are left to the writer that is flushing them right
-        now, so a healthy flush is not doubled by another replica's relay. `guard(doc_id)`
-        is held around each document when its writers serialise on a per-key lock.
-        """
-        published = 0
+    async def relay(self, *, older_than: timedelta = RELAY_GRACE, limit: int = 500) -> int:
+        """Publish what a crash left behind (run periodically). Documents marked pending
+        later than `older_than` ago are left to the writer flushing them right now."""
         cutoff = datetime.now(UTC) - older_than
-        cursor = self.collection.find(
-            {f"{self.FIELD}.0": {"$exists": True}}, {"_id": 1, self.FIELD: 1}
-        )
-        stale = [
-            doc["_id"]
-            async for doc in cursor.limit(limit)
-            if any(parse_event(entry).time <= cutoff for entry in doc.get(self.FIELD) or [])
-        ]
-        for doc_id in stale:
-            if guard is None:
-                published += await self.flush(doc_id)
-            else:
-                async with guard(doc_id):
-                    published += await self.flush(doc_id)
+        cursor = self.collection.find({self.SINCE: {"$lte": cutoff}}, {self.FIELD: 1})
+        published = 0
+        async for doc in cursor.sort(self.SINCE, ASCENDING).limit(limit):
+            published += await self._publish_pending(doc)
         return published
 
     async def _publish_pending(self, doc: Document) -> int:
         entries: list[str] = doc.get(self.FIELD) or []
         for entry in entries:
             await self.publish(parse_event(entry))
-        if entries:
-            # $pullAll by exact value: the portable form (FerretDB ignores $pull conditions).
+        # Nothing added meanwhile: empty the outbox and drop the marker in one write.
+        emptied = await self.collection.update_one(
+            {"_id": doc["_id"], self.FIELD: entries},
+            {"$set": {self.FIELD: []}, "$unset": {self.SINCE: ""}},
+        )
+        if emptied.modified_count == 0 and entries:
+            # A writer added events (and will flush them): remove only what went out.
             await self.collection.update_one(
-                {"_id": doc["_id"]}, {"$pullAll": {self.FIELD: entries}}
+                {"_id": doc["_id"]}, {"$pull": {self.FIELD: {"$in": entries}}}
             )
         return len(entries)
 
@@ -213,11 +198,7 @@ def metric_entries(values: Mapping[str, float | int | None]) -> list[Document]:
 async def sum_metrics(
     collection: AsyncCollection[Document], match: Document, *, field: str = "metrics"
 ) -> dict[str, float]:
-    """Sum every metric over the matching documents in one pipeline.
-
-    One accumulator grouped by metric name, because FerretDB 1.24 computes only the first
-    accumulator of a $group correctly (the others come back 0).
-    """
+    """Sum every metric over the matching documents in one pipeline."""
     pipeline: list[Document] = [
         {"$match": match},
         {"$unwind": f"${field}"},
@@ -232,38 +213,27 @@ async def sum_metrics(
 
 class EventLog:
     """Emit an event at most once, whoever tries: the insert keyed by the (deterministic)
-    event id is the claim and carries the event; a second insert marks it published.
-
-    Only inserts are used: an insert with a unique `_id` is the one write both MongoDB and
-    FerretDB make atomic under concurrency (FerretDB 1.24's conditional updates are not:
-    two writers may both match), and on FerretDB inserts stay fast as collections grow
-    while updates and deletes scan. The relay publishes claims that have no marker.
-    """
+    event id is the claim and carries the event, marked pending (`pending_since`, indexed)
+    until it was published. The relay finds unpublished claims by that marker alone."""
 
     CLAIMS = "emitted_events"
-    PUBLISHED = "published_events"
+    INDEXES = (IndexModel([("pending_since", ASCENDING)], name="pending", sparse=True),)
 
     def __init__(
         self, db: AsyncDatabase[Document], publish: Callable[[Envelope], Awaitable[None]]
     ) -> None:
         self.claims: AsyncCollection[Document] = db[self.CLAIMS]
-        self.published: AsyncCollection[Document] = db[self.PUBLISHED]
         self.publish = publish
 
     async def emit(self, event: Envelope) -> bool:
         """Record and publish; False (and nothing published) if it was emitted before."""
         payload = event.model_dump_json()
-        try:
-            await self.claims.insert_one(
-                {
-                    "_id": event.id,
-                    "type": event.type,
-                    "subject": event.subject,
-                    "at": event.time,
-                    "json": payload,
-                }
-            )
-        except DuplicateKeyError:
+        claimed = await insert_new(
+            self.claims,
+            {"_id": event.id, "type": event.type, "subject": event.subject, "at": event.time,
+             "json": payload, "pending_since": datetime.now(UTC)},
+        )  # fmt: skip
+        if not claimed:
             # Emitted before. If that try died before publishing, the relay sends it; doing
             # it here would double a concurrent emitter that is publishing right now.
             return False
@@ -272,23 +242,13 @@ class EventLog:
 
     async def _publish(self, event_id: str, payload: str) -> None:
         await self.publish(parse_event(payload))
-        with contextlib.suppress(DuplicateKeyError):
-            await self.published.insert_one({"_id": event_id})
+        await self.claims.update_one({"_id": event_id}, {"$unset": {"pending_since": ""}})
 
-    async def relay(
-        self, *, older_than: timedelta = RELAY_GRACE, horizon: timedelta = timedelta(days=2)
-    ) -> int:
-        """Publish claims a crash left unpublished (periodic)."""
-        now = datetime.now(UTC)
-        window = {"at": {"$lte": now - older_than, "$gte": now - horizon}}
-        claims = [doc async for doc in self.claims.find(window, {"json": 1}).limit(2000)]
-        done = {
-            doc["_id"]
-            async for doc in self.published.find(
-                {"_id": {"$in": [c["_id"] for c in claims]}}, {"_id": 1}
-            )
-        }
-        missing = [c for c in claims if c["_id"] not in done]
+    async def relay(self, *, older_than: timedelta = RELAY_GRACE, limit: int = 500) -> int:
+        """Publish claims a crash left unpublished, oldest first (periodic)."""
+        cutoff = datetime.now(UTC) - older_than
+        cursor = self.claims.find({"pending_since": {"$lte": cutoff}}, {"json": 1})
+        missing = [doc async for doc in cursor.sort("pending_since", ASCENDING).limit(limit)]
         for claim in missing:
             await self._publish(claim["_id"], claim["json"])
         return len(missing)

@@ -12,6 +12,8 @@ from fastapi.responses import JSONResponse
 from pymongo.errors import PyMongoError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from hotline_shared.mongo import Conflict
+
 log = structlog.get_logger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
@@ -114,6 +116,14 @@ def install_problem_handlers(app: FastAPI) -> None:
             instance=request.url.path, headers={"Retry-After": "2"},
         )  # fmt: skip
 
+    async def on_conflict(request: Request, exc: Exception) -> JSONResponse:
+        # Concurrent writers kept winning the conditional write: retryable, nothing changed.
+        return problem_response(
+            503, "Busy: the record changed concurrently; retry", detail=str(exc),
+            instance=request.url.path, headers={"Retry-After": "1"},
+        )  # fmt: skip
+
+    app.add_exception_handler(Conflict, on_conflict)
     app.add_exception_handler(PyMongoError, on_unavailable)
     app.add_exception_handler(KafkaError, on_unavailable)
     app.add_exception_handler(Problem, on_problem)

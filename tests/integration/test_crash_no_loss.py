@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from hotline_shared.kafka import EventBus
-from hotline_shared.mongo import Document, Inbox
+from hotline_shared.mongo import Document
 from hotline_shared.settings import KafkaSettings, MongoSettings
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -53,7 +53,7 @@ async def test_sigkill_mid_batch_then_restart_applies_every_message_exactly_once
         "HOTLINE_MONGODB_URI": mongo_settings.uri,
     }
     group, database = unique("crash-"), db.name
-    inbox = db[Inbox.COLLECTION]
+    inbox = db["inbox"]
     log = log_dir / "consumer.log"
 
     first = spawn(group, database, env, log)

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from hotline_cli import dlq
 from hotline_shared.events import CONTACTS_TOPIC, DLQ_TOPIC, Envelope, parse_event
 from hotline_shared.kafka import EventBus
-from hotline_shared.mongo import Document, Inbox, Outbox, apply_once
+from hotline_shared.mongo import Document, EventLog, Outbox, insert_new
 from hotline_shared.settings import KafkaSettings
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import AutoReconnect
 
 from tests.factories import T0, sample_event
 from tests.support import read_topic, unique, wait_until
@@ -122,33 +123,25 @@ async def test_unparseable_message_goes_to_the_dlq_without_retries(
     assert handled == ["good"]
 
 
-async def test_inbox_ignores_a_duplicate_delivered_concurrently_by_two_consumers(
+async def test_a_unique_insert_ignores_a_duplicate_delivered_concurrently_by_two_consumers(
     kafka_settings: KafkaSettings, db: AsyncDatabase[Document]
 ) -> None:
-    await db[Inbox.COLLECTION].create_indexes(list(Inbox.INDEXES))
     effects: list[str] = []
 
-    def make_handler() -> Any:
-        inbox = Inbox(db, consumer="followup-scheduler")
-
-        async def handler(event: Envelope) -> None:
-            if await inbox.record(event.id, at=T0):
-                effects.append(event.id)
-
-        return handler
+    async def handler(event: Envelope) -> None:
+        if await insert_new(db["seen"], {"_id": event.id}):
+            effects.append(event.id)
 
     # Two consumer groups both receive every event: each event is a concurrent duplicate.
     buses = [EventBus(kafka_settings, client_id=f"c{i}") for i in range(2)]
     for bus in buses:
-        bus.subscribe(CONTACTS_TOPIC, group_id=unique("g-"), handler=make_handler())
+        bus.subscribe(CONTACTS_TOPIC, group_id=unique("g-"), handler=handler)
     for bus in buses:
         await bus.start()
     try:
         for n in range(50):
             await buses[0].publish(started(n))
-        await wait_until(
-            lambda: _count(db[Inbox.COLLECTION], 50), what="50 inbox entries", timeout=30
-        )
+        await wait_until(lambda: _count(db["seen"], 50), what="50 records", timeout=30)
         # wait until both consumers processed everything (the second delivery of each)
         await wait_until(lambda: _all_consumed(buses), what="both groups consumed", timeout=30)
     finally:
@@ -157,37 +150,15 @@ async def test_inbox_ignores_a_duplicate_delivered_concurrently_by_two_consumers
     assert sorted(effects) == sorted(f"evt-{n}" for n in range(50))
 
 
-async def test_inbox_record_is_won_by_exactly_one_of_many_concurrent_callers(
-    db: AsyncDatabase[Document],
-) -> None:
-    await db[Inbox.COLLECTION].create_indexes(list(Inbox.INDEXES))
-    inboxes = [Inbox(db, consumer="c") for _ in range(8)]
-    results = await asyncio.gather(*(i.record("evt-1", at=T0) for i in inboxes))
-    assert results.count(True) == 1
-
-
-async def test_apply_once_applies_an_event_to_a_document_once(db: AsyncDatabase[Document]) -> None:
-    col = db["counters"]
-    update = {"$inc": {"n": 1}}
-    outcomes = await asyncio.gather(
-        *(apply_once(col, doc_id="a", event_id="e1", update=update, upsert=True) for _ in range(5))
-    )
-    assert outcomes.count(True) == 1
-    assert await apply_once(col, doc_id="a", event_id="e2", update=update)
-    doc = await col.find_one({"_id": "a"})
-    assert doc is not None and doc["n"] == 2
-
-
 async def test_outbox_relay_publishes_what_a_crash_left_behind(
     kafka_settings: KafkaSettings, db: AsyncDatabase[Document], bus: EventBus
 ) -> None:
     col = db["contacts"]
+    await col.create_indexes([Outbox.INDEX])
     events = [started(1), started(2)]
     # "write" happened, then the process died before "publish":
     await col.insert_one({"_id": "c-1", "state": "started", "outbox": []})
-    await col.update_one(
-        {"_id": "c-1"}, {"$set": {"state": "queued"}, "$push": Outbox.push(*events)}
-    )
+    await col.update_one({"_id": "c-1"}, Outbox.update({"$set": {"state": "queued"}}, events, T0))
 
     outbox = Outbox(col, bus.publish)
     assert await outbox.relay(older_than=timedelta(0)) == 2
@@ -198,7 +169,40 @@ async def test_outbox_relay_publishes_what_a_crash_left_behind(
     assert sorted(parse_event(r.value).id for r in records) == ["evt-1", "evt-2"]
     doc = await col.find_one({"_id": "c-1"})
     assert doc is not None and doc["outbox"] == [] and doc["state"] == "queued"
+    assert Outbox.SINCE not in doc
     assert await outbox.relay(older_than=timedelta(0)) == 0  # nothing left to publish
+
+
+async def test_relays_find_one_unpublished_event_behind_thousands_published(
+    db: AsyncDatabase[Document],
+) -> None:
+    """The pending marker is the relays' only query: published records cannot hide one."""
+    published: list[str] = []
+
+    async def publish(event: Envelope) -> None:
+        published.append(event.id)
+
+    log = EventLog(db, publish)
+    await db[EventLog.CLAIMS].create_indexes(list(EventLog.INDEXES))
+    await log.emit(started(6))  # emitted and published: its pending marker is gone
+    assert published == ["evt-6"]
+    published.clear()
+    await db[EventLog.CLAIMS].insert_many(
+        [{"_id": f"done-{n}", "json": "{}", "at": T0} for n in range(2500)]
+    )
+    await db[EventLog.CLAIMS].insert_one({"_id": "lost", "json": started(7).model_dump_json(),
+                                          "pending_since": T0 - timedelta(days=30)})  # fmt: skip
+    contacts = db["contacts"]
+    await contacts.create_indexes([Outbox.INDEX])
+    await contacts.insert_many([{"_id": f"c-{n}", "outbox": []} for n in range(2500)])
+    await contacts.insert_one(
+        {"_id": "c-lost", **Outbox.fields([started(8)], T0 - timedelta(days=30))}
+    )
+
+    assert await log.relay(older_than=timedelta(0)) == 1
+    assert await Outbox(contacts, publish).relay(older_than=timedelta(0)) == 1
+    assert published == ["evt-7", "evt-8"]
+    assert await log.relay(older_than=timedelta(0)) == 0
 
 
 async def _count(collection: Any, n: int) -> bool:
@@ -220,3 +224,56 @@ async def _all_consumed(buses: list[EventBus]) -> bool:
                 if await consumer.committed(tp) != ends[tp]:
                     return False
     return True
+
+
+async def test_an_unreachable_database_is_waited_out_never_dead_lettered(
+    kafka_settings: KafkaSettings,
+) -> None:
+    outage = {"left": 7}  # more failures than `retries`: a poison message would be dead by now
+    handled: list[str] = []
+
+    async def handler(event: Envelope) -> None:
+        if outage["left"] > 0:
+            outage["left"] -= 1
+            raise AutoReconnect("connection refused")
+        handled.append(event.id)
+
+    settings = kafka_settings.model_copy(update={"retries": 3})
+    bus = EventBus(settings, client_id="test")
+    bus.subscribe(CONTACTS_TOPIC, group_id=unique("g-"), handler=handler)
+    await bus.start()
+    try:
+        await bus.publish(started(1))
+        await wait_until(lambda: handled == ["evt-1"], what="handled once the database is back")
+        dead = await read_topic(settings.bootstrap, bus.topic(DLQ_TOPIC), expect=0, settle=0.5,
+                                strict=False)  # fmt: skip
+    finally:
+        await bus.stop()
+    assert dead == [] and outage["left"] == 0
+
+
+async def test_dead_letters_are_listed_and_replayed_to_their_topic(
+    kafka_settings: KafkaSettings,
+) -> None:
+    fixed = {"yet": False}
+    handled: list[str] = []
+
+    async def handler(event: Envelope) -> None:
+        if not fixed["yet"]:
+            raise ValueError("a bug, fixed later")
+        handled.append(event.id)
+
+    settings = kafka_settings.model_copy(update={"retries": 2})
+    bus = EventBus(settings, client_id="test")
+    bus.subscribe(CONTACTS_TOPIC, group_id=unique("g-"), handler=handler)
+    await bus.start()
+    try:
+        await bus.publish(started(1))
+        letters = await wait_until(lambda: dlq.read(settings), what="a dead letter", timeout=30)
+        assert [(d.event_id, d.topic) for d in letters] == [("evt-1", bus.topic(CONTACTS_TOPIC))]
+        assert "ValueError" in letters[0].error
+        fixed["yet"] = True
+        assert await dlq.replay(settings, letters) == 1
+        await wait_until(lambda: handled == ["evt-1"], what="the replayed event handled")
+    finally:
+        await bus.stop()

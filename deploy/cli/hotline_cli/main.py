@@ -9,18 +9,20 @@ from datetime import UTC, datetime, timedelta
 import typer
 from hotline_shared.auth import mint_token
 from hotline_shared.centers import load_centers
-from hotline_shared.settings import SecuritySettings
+from hotline_shared.settings import KafkaSettings, SecuritySettings
 from rich.console import Console
 from rich.progress import Progress
 
-from hotline_cli import processes, report
+from hotline_cli import dlq, processes, report
 from hotline_cli.simulator import Simulation, Urls
 
 app = typer.Typer(help="hotline: crisis-line software, run locally.", no_args_is_help=True)
 stack = typer.Typer(help="Kafka + MongoDB wire (deploy/local/stack.sh).", no_args_is_help=True)
 services = typer.Typer(help="The three services as separate processes.", no_args_is_help=True)
 app.add_typer(stack, name="stack")
+dead = typer.Typer(help="Dead letters (hotline.dlq.v1): list and replay.", no_args_is_help=True)
 app.add_typer(services, name="services")
+app.add_typer(dead, name="dlq")
 console = Console()
 STACK = str(processes.ROOT / "deploy" / "local" / "stack.sh")
 
@@ -46,11 +48,12 @@ def services_up(
 ) -> None:
     managed = processes.managed()
     for service in managed:
-        service.start(processes.DEMO_ENV if demo else {})
-    processes.wait_ready(managed)
+        service.env.update(processes.DEMO_ENV if demo else {})
+        service.start()
     for service in managed:
+        service.wait_ready_blocking()
         console.print(
-            f"[green]{service.name}[/] ready at {service.url} (docs {service.url}/docs, log {service.log_file})"
+            f"[green]{service.service}[/] ready at {service.url} (docs {service.url}/docs, log {service.log_path})"
         )
 
 
@@ -58,14 +61,37 @@ def services_up(
 def services_down() -> None:
     for service in processes.managed():
         service.stop()
-        console.print(f"{service.name} stopped")
+        console.print(f"{service.service} stopped")
 
 
 @services.command("status")
 def services_status() -> None:
     for service in processes.managed():
         state = "ready" if service.ready() else "running, not ready" if service.pid() else "stopped"
-        console.print(f"{service.name:<9} {state:<18} {service.url}")
+        console.print(f"{service.service:<9} {state:<18} {service.url}")
+
+
+@dead.command("list")
+def dlq_list() -> None:
+    """Every dead letter: where it came from, which consumer gave up, and why."""
+    letters = asyncio.run(dlq.read(KafkaSettings()))
+    for d in letters:
+        console.print(f"{d.partition}:{d.offset:<6} {d.event_id or '?'} {d.event_type or '?'} "
+                      f"from {d.topic} ({d.consumer}): {d.error}", markup=False, highlight=False)  # fmt: skip
+    console.print(f"{len(letters)} dead letter(s)")
+
+
+@dead.command("replay")
+def dlq_replay(
+    event_id: list[str] = typer.Option(None, "--id", help="replay only these event ids"),
+    everything: bool = typer.Option(False, "--all", help="replay every dead letter"),
+) -> None:
+    """Send dead letters back to their topics (after the cause was fixed)."""
+    if not event_id and not everything:
+        raise typer.BadParameter("name events with --id, or replay all with --all")
+    settings = KafkaSettings()
+    letters = [d for d in asyncio.run(dlq.read(settings)) if everything or d.event_id in event_id]
+    console.print(f"replayed {asyncio.run(dlq.replay(settings, letters))} dead letter(s)")
 
 
 @app.command()

@@ -1,13 +1,16 @@
-"""The three services as separate processes: PID files, log files, ready checks."""
+"""The one way to start a hotline service as a process (`python -m hotline_<svc>`), used by
+the CLI, the tests and the benchmarks: a port, a log file, an optional PID file (the CLI's
+services outlive the command that started them), ready checks, and stop/kill by PID."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -25,43 +28,51 @@ DEMO_ENV = {
 }
 
 
-@dataclass(frozen=True)
-class Managed:
-    name: str
-    port: int
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServiceProcess:
+    """One service process. Without `pid_file` it belongs to its creator (tests, benches);
+    with one, it is found again by later commands (the CLI's `services down`)."""
+
+    def __init__(self, service: str, env: dict[str, str] | None = None, *, port: int | None = None,
+                 log_path: Path | None = None, pid_file: Path | None = None) -> None:  # fmt: skip
+        self.service = service
+        self.port = port or free_port()
+        self.env = {**os.environ, **(env or {}), f"HOTLINE_{service.upper()}_PORT": str(self.port)}
+        self.log_path = log_path or STATE / "logs" / f"{service}-{self.port}.log"
+        self.pid_file = pid_file
+        self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    @property
-    def pid_file(self) -> Path:
-        return STATE / "run" / f"{self.name}.pid"
-
-    @property
-    def log_file(self) -> Path:
-        return STATE / "logs" / f"{self.name}.log"
-
     def pid(self) -> int | None:
+        if self.proc is not None:
+            return self.proc.pid if self.proc.poll() is None else None
         try:
-            pid = int(self.pid_file.read_text())
+            pid = int(self.pid_file.read_text()) if self.pid_file else 0
             os.kill(pid, 0)
-            return pid
+            return pid or None
         except (OSError, ValueError):
             return None
 
-    def start(self, env: dict[str, str]) -> None:
+    def start(self) -> None:
         if self.pid():
             return
-        self.pid_file.parent.mkdir(parents=True, exist_ok=True)
-        self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_file.open("ab") as log:
-            proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-                [sys.executable, "-m", f"hotline_{self.name}"],
-                env={**os.environ, **env, f"HOTLINE_{self.name.upper()}_PORT": str(self.port)},
-                stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True,
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+                [sys.executable, "-m", f"hotline_{self.service}"], env=self.env, stdout=log,
+                stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=self.pid_file is not None,
             )  # fmt: skip
-        self.pid_file.write_text(str(proc.pid))
+        if self.pid_file:
+            self.pid_file.parent.mkdir(parents=True, exist_ok=True)
+            self.pid_file.write_text(str(self.proc.pid))
 
     def ready(self) -> bool:
         try:
@@ -69,34 +80,59 @@ class Managed:
         except httpx.HTTPError:
             return False
 
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        pid = self.pid()
-        if pid is None:
-            return
-        os.kill(pid, sig)
-        deadline = time.monotonic() + 20
-        while self.pid() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if self.pid():
-            os.kill(pid, signal.SIGKILL)
-        self.pid_file.unlink(missing_ok=True)
+    def _check_alive(self) -> None:
+        if self.pid() is None:
+            tail = (
+                self.log_path.read_text(errors="replace")[-3000:] if self.log_path.exists() else ""
+            )
+            raise RuntimeError(f"{self.service} exited; {self.log_path}:\n{tail}")
 
+    async def wait_ready(self, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient(timeout=2) as client:
+            while time.monotonic() < deadline:
+                self._check_alive()
+                try:
+                    if (await client.get(f"{self.url}/readyz")).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.1)  # polling a readiness endpoint up to a deadline
+        raise RuntimeError(f"{self.service} not ready after {timeout} s; see {self.log_path}")
 
-def managed() -> list[Managed]:
-    return [
-        Managed(name, int(os.environ.get(f"HOTLINE_{name.upper()}_PORT", port)))
-        for name, port in SERVICES.items()
-    ]
-
-
-def wait_ready(services: list[Managed], timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    for service in services:
-        while not service.ready():
-            if service.pid() is None:
-                raise RuntimeError(f"{service.name} exited; see {service.log_file}")
+    def wait_ready_blocking(self, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.ready():
+            self._check_alive()
             if time.monotonic() > deadline:
                 raise RuntimeError(
-                    f"{service.name} not ready after {timeout} s; see {service.log_file}"
+                    f"{self.service} not ready after {timeout} s; see {self.log_path}"
                 )
             time.sleep(0.2)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hooks, no final commit."""
+        self.stop(signal.SIGKILL)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> None:
+        pid = self.pid()
+        if pid is not None:
+            os.kill(pid, sig)
+            deadline = time.monotonic() + timeout
+            while self.pid() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if self.pid():
+                os.kill(pid, signal.SIGKILL)
+            if self.proc is not None:
+                self.proc.wait(timeout=10)
+        if self.pid_file:
+            self.pid_file.unlink(missing_ok=True)
+
+
+def managed() -> list[ServiceProcess]:
+    """The CLI's three services on their well-known ports, found again by PID file."""
+    return [
+        ServiceProcess(name, port=int(os.environ.get(f"HOTLINE_{name.upper()}_PORT", port)),
+                       log_path=STATE / "logs" / f"{name}.log", pid_file=STATE / "run" / f"{name}.pid")
+        for name, port in SERVICES.items()
+    ]  # fmt: skip

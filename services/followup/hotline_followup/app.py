@@ -8,7 +8,7 @@ from datetime import timedelta
 import httpx
 from fastapi import FastAPI
 from hotline_shared.events import CONTACTS_TOPIC, RISK_TOPIC, SESSIONS_TOPIC, Envelope
-from hotline_shared.mongo import EventLog, ensure_indexes
+from hotline_shared.mongo import ensure_indexes
 from hotline_shared.service import Periodic, Runtime, create_app, create_runtime
 
 from hotline_followup import service_layer as svc
@@ -35,8 +35,9 @@ def build_app(runtime: Runtime | None = None, settings: FollowupSettings | None 
         return holder["followup"]
 
     async def startup(rt: Runtime) -> None:
-        await ensure_indexes(rt.db, {tasks.COLLECTION: tasks.INDEXES, alerts.COLLECTION: alerts.INDEXES,
-                                     EventLog.CLAIMS: ()})  # fmt: skip
+        await ensure_indexes(
+            rt.db, {tasks.COLLECTION: tasks.INDEXES, alerts.COLLECTION: alerts.INDEXES}
+        )
         holder["followup"] = svc.Followup(
             db=rt.db, bus=rt.bus, clock=rt.clock, policies=policies, default_policy=default,
             alerts=alerts.AlertQueue(rt.db[alerts.COLLECTION], rt.centers),
@@ -63,7 +64,7 @@ def build_app(runtime: Runtime | None = None, settings: FollowupSettings | None 
                 settings.timer_interval_seconds,
                 lambda: svc.run_timers(followup(), limit=settings.timer_batch),
             ),
-            Periodic("event-relay", 5.0, lambda: followup().events.relay()),
+            Periodic("outbox-relay", 5.0, lambda: followup().outbox.relay()),
             Periodic("alerts", settings.alert_interval_seconds, send_alerts),
         ],
     )

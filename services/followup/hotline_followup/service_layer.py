@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import functools
 import json
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,14 +31,12 @@ from hotline_shared.events import (
     new_event,
 )  # fmt: skip
 from hotline_shared.kafka import EventBus
-from hotline_shared.locks import KeyedLocks
-from hotline_shared.mongo import Document, EventLog, sum_metrics
+from hotline_shared.mongo import Document, Outbox, retry_on_conflict
 from hotline_shared.problems import Problem
-from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
 from hotline_followup.adapters.alerts import AlertQueue
-from hotline_followup.adapters.tasks import TaskStore, new_task, to_task
+from hotline_followup.adapters.tasks import AnsweredCallers, TaskStore, new_task, to_task
 from hotline_followup.domain.policy import Policy, TaskSpec, plan
 from hotline_followup.domain.task import (
     Happened,
@@ -50,7 +50,8 @@ from hotline_followup.domain.task import (
 )  # fmt: skip
 
 SOURCE = "hotline/followup"
-ALERTING = frozenset({Happened.SLA_AT_RISK, Happened.SLA_BREACHED, Happened.MISSED})
+ALERTING_TYPES = frozenset(cls.model_fields["type"].default for cls in
+                           (FollowupSlaAtRisk, FollowupSlaBreached, FollowupMissed))  # fmt: skip
 
 
 @dataclass
@@ -63,15 +64,25 @@ class Followup:
     alerts: AlertQueue
     owner: str
     lease: timedelta
-    locks: KeyedLocks = field(default_factory=KeyedLocks)
 
     @property
     def tasks(self) -> TaskStore:
         return TaskStore(self.db["tasks"])
 
     @property
-    def events(self) -> EventLog:
-        return EventLog(self.db, self.bus.publish)
+    def answered(self) -> AnsweredCallers:
+        return AnsweredCallers(self.db)
+
+    @property
+    def outbox(self) -> Outbox:
+        return Outbox(self.db["tasks"], self.deliver)
+
+    async def deliver(self, event: Envelope) -> None:
+        """An outbox entry goes out: alerts are queued first (keyed by event id), then
+        the event is published; a crash repeats both, which dedupe."""
+        if event.type in ALERTING_TYPES:
+            await self.alerts.enqueue(event, now=self.clock.now())
+        await self.bus.publish(event)
 
     def policy(self, center_id: str) -> Policy:
         return self.policies.get(center_id, self.default_policy)
@@ -96,83 +107,99 @@ async def on_event(f: Followup, event: Envelope) -> None:
 
 async def create_task(f: Followup, spec: TaskSpec, policy: Policy) -> None:
     task = new_task(spec, spacing=policy.seconds(policy.rule(spec.kind).spacing_seconds))
-    answered_again = await _answered_after(f, spec)
-    if answered_again:
+    if await _answered_after(f, spec):
         task, _ = cancel(task)  # the caller already got through again (replays arrive unordered)
-    await f.tasks.create(task, cause=spec.cause, fraction=policy.at_risk_fraction, extra={})
-    # emitted whether or not this delivery created it: a crash between the two is mended here
+    now = f.clock.now()
     data = FollowupScheduledData(contact_id=task.contact_id, followup_id=task.id, kind=task.kind,
                                  due_at=task.due_at, deadline_at=task.due_at, attempt_no=1,
                                  policy_version=task.policy_version)  # fmt: skip
-    await f.events.emit(_event(FollowupScheduled, data, task, f.clock.now(), "scheduled"))
+    scheduled = _event(FollowupScheduled, data, task, now, "scheduled")
+    await f.tasks.create(task, cause=spec.cause, fraction=policy.at_risk_fraction,
+                         events=[scheduled], now=now)  # fmt: skip
+    await f.outbox.flush(task.id)  # also when replayed: publishes what a crash left
 
 
 async def _answered_after(f: Followup, spec: TaskSpec) -> bool:
     if spec.kind != "callback" or not spec.caller_token:
         return False
-    seen = await f.db["answered_callers"].find_one({"_id": f"{spec.center_id}:{spec.caller_token}"})
+    seen = await f.answered.last_answered(spec.center_id, spec.caller_token)
     return bool(seen and seen["last_answered_at"] > spec.created_at)
 
 
 async def caller_answered(f: Followup, center_id: str, caller_token: str, at: datetime) -> None:
     """A caller who got through again needs no callback for an earlier abandoned call."""
-    key = f"{center_id}:{caller_token}"
-    seen = await f.db["answered_callers"].find_one({"_id": key})
-    if seen is None or seen["last_answered_at"] < at:
-        await f.db["answered_callers"].update_one(
-            {"_id": key}, {"$set": {"last_answered_at": at}}, upsert=True
-        )
-    open_callbacks = f.tasks.collection.find({"caller_token": caller_token, "kind": "callback",
-                                              "center_id": center_id, "attempts": 0,
-                                              "status": {"$in": [str(Status.SCHEDULED), str(Status.DUE)]}})  # fmt: skip
-    async for doc in open_callbacks:
+
+    async def record() -> bool | None:
+        seen = await f.answered.last_answered(center_id, caller_token)
+        if seen is not None and seen["last_answered_at"] >= at:
+            return False
+        return True if await f.answered.record(seen, center_id, caller_token, at) else None
+
+    await retry_on_conflict(record, what="answered caller")
+    for doc in await f.tasks.open_callbacks(center_id, caller_token):
         if doc["created_at"] < at:
-            async with f.locks.hold(doc["_id"]):
-                task, happened = cancel(to_task(doc))
-                if happened:
-                    await f.tasks.save(task, f.policy(task.center_id).at_risk_fraction)
+            await change_task(f, doc["_id"], cancel)
 
 
 async def complete_ems(f: Followup, escalation_id: str) -> None:
-    doc = await f.tasks.collection.find_one({"cause": escalation_id, "kind": "ems-confirmation"})
-    if doc is None:
-        return
-    async with f.locks.hold(doc["_id"]):
-        task, happened = complete(to_task(doc))
-        await _apply(f, task, happened, f.clock.now())
+    doc = await f.tasks.by_cause(escalation_id, "ems-confirmation")
+    if doc is not None:
+        await change_task(f, doc["_id"], complete)
+
+
+Change = Callable[[Task], tuple[Task, list[Happened]]]
+
+
+async def change_task(f: Followup, task_id: str, change: Change, *, outcome: AttemptOutcome | None = None,
+                      check: Callable[[Document], None] | None = None) -> Document | None:  # fmt: skip
+    """Read, apply a domain transition, write state and events if nobody else wrote
+    meanwhile; otherwise again from a fresh read. None if the task does not exist."""
+
+    async def attempt() -> Document | bool | None:
+        doc = await f.tasks.get(task_id)
+        if doc is None:
+            return False
+        if check is not None:
+            check(doc)
+        if not await _store(f, doc, *change(to_task(doc)), outcome=outcome):
+            return None
+        return True
+
+    if await retry_on_conflict(attempt, what="follow-up task") is False:
+        return None
+    await f.outbox.flush(task_id)
+    return await f.tasks.get(task_id)
+
+
+async def _store(f: Followup, doc: Document, task: Task, happened: list[Happened], *,
+                 outcome: AttemptOutcome | None = None) -> bool:  # fmt: skip
+    now = f.clock.now()
+    events = [e for e in (_happened_event(task, what, now, outcome) for what in happened) if e]
+    fraction = f.policy(task.center_id).at_risk_fraction
+    return await f.tasks.save(
+        task, version=doc["version"], fraction=fraction, events=events, now=now
+    )
 
 
 # ---- timers --------------------------------------------------------------------------------
 
 
 async def run_timers(f: Followup, *, limit: int = 200) -> int:
-    """Claim due timers (lease), fire them, emit what happened once, release."""
+    """Lease due timers (a conditional write), fire them, store state and events, flush."""
     now = f.clock.now()
     fired = 0
     for candidate in await f.tasks.due(now=now, limit=limit):
-        async with f.locks.hold(candidate["_id"]):  # every write to a task goes through its lock
-            doc = await f.tasks.take_lease(candidate, now=now, owner=f.owner, lease=f.lease)
-            if doc is None:
-                continue  # another replica has it
-            policy = f.policy(doc["center_id"])
-            task, happened = fire(to_task(doc), now=now, fraction=policy.at_risk_fraction)
-            await _apply(f, task, happened, now)  # stores the task and frees the lease
+        doc = await f.tasks.take_lease(candidate, now=now, owner=f.owner, lease=f.lease)
+        if doc is None:
+            continue  # another replica has it, or it changed: the next round sees it
+        fraction = f.policy(doc["center_id"]).at_risk_fraction
+        task, happened = fire(to_task(doc), now=now, fraction=fraction)
+        if await _store(f, doc, task, happened):
             fired += len(happened)
+            await f.outbox.flush(doc["_id"])
+        else:  # an attempt landed meanwhile: fire on the fresh state (frees the lease too)
+            await change_task(f, doc["_id"], functools.partial(fire, now=now, fraction=fraction))
     return fired
-
-
-async def _apply(f: Followup, task: Task, happened: list[Happened], now: datetime,
-                 outcome: AttemptOutcome | None = None) -> None:  # fmt: skip
-    """Emit first (each event once, by id), then store: a crash in between re-fires the
-    same events, which the event log drops."""
-    for what in happened:
-        event = _happened_event(task, what, now, outcome)
-        if event is None:
-            continue
-        await f.events.emit(event)
-        if what in ALERTING:
-            await f.alerts.enqueue(event, now=now)
-    await f.tasks.save(task, f.policy(task.center_id).at_risk_fraction)
 
 
 def _happened_event(
@@ -223,21 +250,20 @@ def _event(cls: type[Envelope], data: Any, task: Task, now: datetime, *cause: st
 
 
 async def record_attempt(
-    f: Followup, task_id: str, outcome: AttemptOutcome, center_check: Any
+    f: Followup, task_id: str, outcome: AttemptOutcome, center_check: Callable[[str], object]
 ) -> Document:
-    async with f.locks.hold(task_id):
-        doc = await f.tasks.get(task_id)
-        if doc is None:
-            raise Problem(404, "Unknown follow-up", field="followup_id")
+    def check(doc: Document) -> None:
         center_check(doc["center_id"])
-        now = f.clock.now()
+
+    def attempted(task: Task) -> tuple[Task, list[Happened]]:
         try:
-            task, happened = attempt(to_task(doc), outcome, now=now)
+            return attempt(task, outcome, now=f.clock.now())
         except TaskClosed as exc:
             raise Problem(409, "Follow-up is closed", detail=str(exc), field="followup_id") from exc
-        await _apply(f, task, happened, now, outcome)
-    found = await f.tasks.get(task_id)
-    assert found is not None
+
+    found = await change_task(f, task_id, attempted, outcome=outcome, check=check)
+    if found is None:
+        raise Problem(404, "Unknown follow-up", field="followup_id")
     return found
 
 
@@ -277,10 +303,7 @@ async def work_queue(f: Followup, *, center_id: str, status: str | None, due_bef
     if cursor:
         due, last = decode_cursor(cursor)
         query["$or"] = [{"due_at": {"$gt": due}}, {"due_at": due, "_id": {"$gt": last}}]
-    found = f.tasks.collection.find(query, {"outbox": 0}).sort(
-        [("due_at", ASCENDING), ("_id", ASCENDING)]
-    )
-    docs = [doc async for doc in found.limit(limit + 1)]
+    docs = await f.tasks.page(query, limit + 1)
     more = len(docs) > limit
     docs = docs[:limit]
     return {
@@ -290,21 +313,11 @@ async def work_queue(f: Followup, *, center_id: str, status: str | None, due_bef
 
 
 async def sla_summary(f: Followup, center_id: str) -> Document:
-    tasks = f.tasks.collection
     match = {"center_id": center_id, "status": {"$ne": str(Status.CANCELLED)}}
-    by_state = {doc["_id"]: doc["n"] async for doc in await tasks.aggregate(
-        [{"$match": match}, {"$group": {"_id": "$sla_state", "n": {"$sum": 1}}}])}  # fmt: skip
-    sums = await sum_metrics(tasks, match)
+    by_state = await f.tasks.count_by_sla_state(match)
+    sums = await f.tasks.metric_sums(match)
     attempted = int(sums.get("attempted_first", 0))
-    median = None
-    if attempted:
-        middle = tasks.find(
-            {**match, "first_attempt_seconds": {"$ne": None}}, {"first_attempt_seconds": 1}
-        )
-        async for doc in (
-            middle.sort("first_attempt_seconds", ASCENDING).skip(attempted // 2).limit(1)
-        ):
-            median = doc["first_attempt_seconds"]
+    median = await f.tasks.median_first_attempt_seconds(match, attempted) if attempted else None
     closed = sums.get("closed", 0)
     return {
         "center_id": center_id,

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 from hotline_shared.keystore import load_keyring
-from hotline_shared.mongo import Inbox, ensure_indexes
+from hotline_shared.mongo import ensure_indexes
 from hotline_shared.service import Periodic, Runtime, create_app, create_runtime
 
 from hotline_intake.adapters import contacts, records
@@ -25,8 +25,7 @@ def build_app(runtime: Runtime | None = None, settings: IntakeSettings | None = 
         return holder["intake"]
 
     async def startup(rt: Runtime) -> None:
-        await ensure_indexes(rt.db, {contacts.COLLECTION: contacts.INDEXES, **records.INDEXES,
-                                     Inbox.COLLECTION: Inbox.INDEXES})  # fmt: skip
+        await ensure_indexes(rt.db, {contacts.COLLECTION: contacts.INDEXES, **records.INDEXES})
         keyring = await load_keyring(rt.db, rt.security.master_key_bytes(), rt.centers.ids())
         holder["intake"] = Intake(
             db=rt.db, bus=rt.bus, centers=rt.centers, keyring=keyring, clock=rt.clock,
@@ -35,8 +34,7 @@ def build_app(runtime: Runtime | None = None, settings: IntakeSettings | None = 
         )  # fmt: skip
 
     async def relay() -> None:
-        await intake().outbox("contacts").relay(guard=intake().locks.hold)
-        for name in ("screenings", "escalations"):
+        for name in ("contacts", "screenings", "escalations"):
             await intake().outbox(name).relay()
 
     return create_app(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,13 +37,12 @@ from hotline_shared.events import (
 )  # fmt: skip
 from hotline_shared.ids import contact_id_for, derive_id
 from hotline_shared.kafka import EventBus
-from hotline_shared.locks import KeyedLocks
-from hotline_shared.mongo import Document, Outbox, sum_metrics
+from hotline_shared.mongo import Document, Outbox, retry_on_conflict
 from hotline_shared.problems import Problem
 from pymongo.asynchronous.database import AsyncDatabase
 
-from hotline_intake.adapters.contacts import Caller, ContactRepository, StoredContact
-from hotline_intake.adapters.records import AuditLog, insert_with_event
+from hotline_intake.adapters.contacts import Caller, ContactStore, StoredContact
+from hotline_intake.adapters.records import AuditLog, RecordStore
 from hotline_intake.domain.contact import (
     ContactState,
     Milestone,
@@ -53,6 +52,7 @@ from hotline_intake.domain.contact import (
     observe,
     settle,
 )  # fmt: skip
+from hotline_intake.domain.facts import ems_confirmation_accepted, supersedes
 from hotline_intake.domain.triage import RULE_VERSION, Answers, apply_override, triage
 
 SOURCE = "hotline/intake"
@@ -67,11 +67,18 @@ class Intake:
     clock: Clock
     settle_after: timedelta
     service_level_seconds: int
-    locks: KeyedLocks = field(default_factory=KeyedLocks)
 
     @property
-    def contacts(self) -> ContactRepository:
-        return ContactRepository(self.db["contacts"])
+    def contacts(self) -> ContactStore:
+        return ContactStore(self.db["contacts"])
+
+    @property
+    def screenings(self) -> RecordStore:
+        return RecordStore(self.db["screenings"])
+
+    @property
+    def escalations(self) -> RecordStore:
+        return RecordStore(self.db["escalations"])
 
     def outbox(self, collection: str) -> Outbox:
         return Outbox(self.db[collection], self.bus.publish)
@@ -83,14 +90,8 @@ class Intake:
 async def record_observation(intake: Intake, center: Center, obs: Observation) -> list[Milestone]:
     """Apply one provider event to its contact; publish what it caused. Idempotent."""
     contact_id = contact_id_for(str(obs.provider), obs.provider_contact_id)
-    async with intake.locks.hold(contact_id):
-        return await _record(intake, center, contact_id, obs)
 
-
-async def _record(
-    intake: Intake, center: Center, contact_id: str, obs: Observation
-) -> list[Milestone]:
-    for _ in range(10):  # optimistic concurrency: a concurrent webhook for the same contact
+    async def attempt() -> list[Milestone] | None:
         stored = await intake.contacts.get(contact_id)
         if stored is not None and stored.center_id != center.id:
             raise Problem(409, "Contact belongs to another center", field="center_id")
@@ -98,26 +99,26 @@ async def _record(
         now = intake.clock.now()
         new_state, emit = observe(state, obs, now=now, settle_after=intake.settle_after)
         if stored is not None and new_state == state:
-            # a provider retry: recorded already; publish anything its first try left behind
-            await intake.outbox("contacts").flush(contact_id)
-            return []
+            return []  # a provider retry: recorded already (the flush below mends a lost publish)
         caller = _caller(intake, center, contact_id, obs, stored.caller if stored else None)
         events = [_contact_event(center.id, new_state, m, caller, now) for m in emit]
-        if await intake.contacts.save(
+        saved = await intake.contacts.save(
             new_state, center_id=center.id, expected_version=stored.version if stored else None,
             caller=caller, events=events, now=now, settle_after=intake.settle_after,
-        ):  # fmt: skip
-            await intake.outbox("contacts").flush(contact_id)
-            return emit
-    raise Problem(503, "Contact is busy; retry", headers={"Retry-After": "1"})
+        )  # fmt: skip
+        return emit if saved else None
+
+    emitted = await retry_on_conflict(attempt, what="contact")
+    await intake.outbox("contacts").flush(contact_id)
+    return emitted
 
 
 async def settle_due(intake: Intake) -> int:
-    """Periodic: emit what waited for an outcome (e.g. `ended` after the settle window)."""
+    """Periodic, on every replica: emit what waited for an outcome (e.g. `ended` after the
+    settle window). Replicas racing on one contact: one conditional write wins."""
     count = 0
     for contact_id in await intake.contacts.unsettled(intake.clock.now()):
-        async with intake.locks.hold(contact_id):
-            count += await _settle_one(intake, contact_id)
+        count += await _settle_one(intake, contact_id)
     return count
 
 
@@ -132,7 +133,7 @@ async def _settle_one(intake: Intake, contact_id: str) -> int:
         new_state, center_id=stored.center_id, expected_version=stored.version,
         caller=stored.caller, events=events, now=now, settle_after=intake.settle_after,
     ):  # fmt: skip
-        return 0  # changed meanwhile: the next round settles it
+        return 0  # changed meanwhile (another replica, a webhook): the next round settles it
     await intake.outbox("contacts").flush(contact_id)
     return len(emit)
 
@@ -228,12 +229,25 @@ async def submit_screening(
         "answers": vars(answers), "computed_level": str(computed), "level": str(level),
         "override": override_doc, "rule_version": RULE_VERSION, "assessed_by": actor, "assessed_at": now,
     }  # fmt: skip
-    stored = await insert_with_event(intake.db["screenings"], doc, event)
+    stored = await intake.screenings.insert(doc, event, now=now)
     await intake.outbox("screenings").flush(screening_id)
-    await intake.contacts.set_risk(
-        contact_id, {"level": stored["level"], "screening_id": screening_id}
-    )
+    await record_risk(intake, contact_id, stored)
     return stored
+
+
+async def record_risk(intake: Intake, contact_id: str, screening: Document) -> None:
+    """The contact's current risk is its newest screening's."""
+    risk = {"level": screening["level"], "screening_id": screening["_id"],
+            "assessed_at": screening["assessed_at"]}  # fmt: skip
+
+    async def attempt() -> bool | None:
+        stored = await contact_or_404(intake, contact_id)
+        current = (stored.doc.get("risk") or {}).get("assessed_at")
+        if not supersedes(current, risk["assessed_at"]):
+            return False
+        return True if await intake.contacts.set_risk(stored, risk) else None
+
+    await retry_on_conflict(attempt, what="contact risk")
 
 
 async def escalate(
@@ -254,7 +268,7 @@ async def escalate(
     doc = {"_id": escalation_id, "contact_id": contact_id, "center_id": contact.center_id,
            "reason": str(reason), "actions": actions, "escalated_by": actor, "escalated_at": now,
            "ems": None}  # fmt: skip
-    stored = await insert_with_event(intake.db["escalations"], doc, event)
+    stored = await intake.escalations.insert(doc, event, now=now)
     await intake.outbox("escalations").flush(escalation_id)
     return stored
 
@@ -262,25 +276,29 @@ async def escalate(
 async def confirm_ems(
     intake: Intake, *, contact: StoredContact, escalation_id: str, reached: bool, actor: str
 ) -> Document:
-    escalations = intake.db["escalations"]
-    existing = await escalations.find_one(
-        {"_id": escalation_id, "contact_id": contact.state.contact_id}
-    )
-    if existing is None:
-        raise Problem(404, "Unknown escalation", field="escalation_id")
-    now = intake.clock.now()
-    data = RiskEmsConfirmedData(contact_id=contact.state.contact_id, escalation_id=escalation_id,
-                                reached=reached, confirmed_by=actor, confirmed_at=now)  # fmt: skip
-    event = new_event(RiskEmsConfirmed, data=data, center_id=contact.center_id, source=SOURCE,
-                      time=now, cause=(escalation_id, "ems", str(reached)))  # fmt: skip
-    ems = {"reached": reached, "confirmed_by": actor, "confirmed_at": now}
-    # The first confirmation wins; "not reached" may later be followed by "reached".
-    await escalations.update_one(
-        {"_id": escalation_id, "$or": [{"ems": None}, {"ems.reached": False}]},
-        {"$set": {"ems": ems}, "$push": Outbox.push(event)},
-    )
+    contact_id = contact.state.contact_id
+
+    async def attempt() -> bool | None:
+        existing = await intake.escalations.get(escalation_id, contact_id=contact_id)
+        if existing is None:
+            raise Problem(404, "Unknown escalation", field="escalation_id")
+        if not ems_confirmation_accepted((existing.get("ems") or {}).get("reached")):
+            return False
+        now = intake.clock.now()
+        data = RiskEmsConfirmedData(contact_id=contact_id, escalation_id=escalation_id,
+                                    reached=reached, confirmed_by=actor, confirmed_at=now)  # fmt: skip
+        event = new_event(RiskEmsConfirmed, data=data, center_id=contact.center_id, source=SOURCE,
+                          time=now, cause=(escalation_id, "ems", str(reached)))  # fmt: skip
+        ems = {"reached": reached, "confirmed_by": actor, "confirmed_at": now}
+        return (
+            True
+            if await intake.escalations.update(existing, {"ems": ems}, event, now=now)
+            else None
+        )
+
+    await retry_on_conflict(attempt, what="escalation")
     await intake.outbox("escalations").flush(escalation_id)
-    found = await escalations.find_one({"_id": escalation_id}, {"outbox": 0})
+    found = await intake.escalations.get(escalation_id)
     assert found is not None
     return found
 
@@ -311,8 +329,8 @@ async def operations_kpis(
     intake: Intake, *, center_id: str, since: datetime, until: datetime
 ) -> dict[str, Any]:
     match = {"center_id": center_id, "queued_at": {"$gte": since, "$lt": until}}
-    sums = await sum_metrics(intake.db["contacts"], match)
-    within = await intake.db["contacts"].count_documents(
+    sums = await intake.contacts.kpi_sums(match)
+    within = await intake.contacts.count(
         {**match, "wait_s": {"$lte": intake.service_level_seconds}}
     )
     offered, answered = sums.get("offered", 0), sums.get("answered", 0)

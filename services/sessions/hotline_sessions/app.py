@@ -7,7 +7,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 from hotline_shared.events import CONTACTS_TOPIC, RISK_TOPIC, Envelope
 from hotline_shared.keystore import load_keyring
-from hotline_shared.mongo import ensure_indexes
+from hotline_shared.mongo import EventLog, ensure_indexes
 from hotline_shared.service import Periodic, Runtime, create_app, create_runtime
 
 from hotline_sessions import service_layer as svc
@@ -25,7 +25,7 @@ def build_app(runtime: Runtime | None = None, settings: SessionsSettings | None 
         return holder["sessions"]
 
     async def startup(rt: Runtime) -> None:
-        await ensure_indexes(rt.db, INDEXES)
+        await ensure_indexes(rt.db, {**INDEXES, EventLog.CLAIMS: EventLog.INDEXES})
         master = rt.security.master_key_bytes()
         holder["sessions"] = svc.Sessions(
             db=rt.db, bus=rt.bus, keyring=await load_keyring(rt.db, master, rt.centers.ids()),
@@ -43,7 +43,7 @@ def build_app(runtime: Runtime | None = None, settings: SessionsSettings | None 
     runtime.bus.subscribe(RISK_TOPIC, group_id="hotline-sessions.risk", handler=on_risk)
 
     async def relay() -> None:
-        await sessions().outbox("sessions").relay(guard=sessions().locks.hold)
+        await sessions().outbox("sessions").relay()
         await sessions().events.relay()
         await svc.mend_closed(sessions())
 

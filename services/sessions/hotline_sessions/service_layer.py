@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import json
-from dataclasses import asdict, dataclass, field
-from datetime import timedelta
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from hotline_shared.auth import Principal
@@ -31,26 +30,27 @@ from hotline_shared.events import (
 )  # fmt: skip
 from hotline_shared.ids import derive_id
 from hotline_shared.kafka import EventBus
-from hotline_shared.locks import KeyedLocks
-from hotline_shared.mongo import Document, EventLog, Outbox
+from hotline_shared.mongo import Document, EventLog, Outbox, retry_on_conflict
 from hotline_shared.problems import Problem
 from pydantic import BaseModel
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
 
-from hotline_sessions.adapters.store import SessionStore
+from hotline_sessions.adapters.store import ContactFacts, SessionStore
 from hotline_sessions.domain.session import (
     CaringChannel,
     Disposition,
+    Overdue,
     Status,
     VersionConflict,
     can_add_addendum,
     check_write,
     default_disposition,
-    is_overdue,
+    overdue_after_ended,
     overdue_at,
+    overdue_decision,
     risk_at_close,
     sign_addendum,
+    supersedes,
 )  # fmt: skip
 from hotline_sessions.domain.session import (
     SessionClosed as SessionIsClosed,
@@ -68,11 +68,14 @@ class Sessions:
     clock: Clock
     overdue_window: timedelta
     signing_key: bytes
-    locks: KeyedLocks = field(default_factory=KeyedLocks)
 
     @property
     def store(self) -> SessionStore:
         return SessionStore(self.db)
+
+    @property
+    def facts(self) -> ContactFacts:
+        return ContactFacts(self.db)
 
     def outbox(self, collection: str) -> Outbox:
         return Outbox(self.db[collection], self.bus.publish)
@@ -101,21 +104,26 @@ async def on_contact_event(s: Sessions, event: Envelope) -> None:
 
 
 async def on_risk_event(s: Sessions, event: Envelope) -> None:
-    fields: dict[str, Any]
     if isinstance(event, RiskAssessed):
-        at, fields = event.data.assessed_at, {"risk_level": str(event.data.level)}
+        await record_fact(s, event.data.contact_id, "risk_at", event.data.assessed_at,
+                          {"risk_level": str(event.data.level)})  # fmt: skip
     elif isinstance(event, RiskEscalated):
-        at, fields = event.data.escalated_at, {"escalated": True}
-    else:
-        return
-    contact_id = event.data.contact_id
-    key = "risk_at" if "risk_level" in fields else "escalated_at"
-    # the newest fact wins, whatever order the events are replayed in
-    with contextlib.suppress(DuplicateKeyError):  # a newer fact is already recorded
-        await s.store.contacts.update_one(
-            {"_id": contact_id, "$or": [{key: {"$exists": False}}, {key: None}, {key: {"$lt": at}}]},
-            {"$set": {**fields, key: at}}, upsert=True,
-        )  # fmt: skip
+        await record_fact(s, event.data.contact_id, "escalated_at", event.data.escalated_at,
+                          {"escalated": True})  # fmt: skip
+
+
+async def record_fact(
+    s: Sessions, contact_id: str, key: str, at: datetime, fields: Document
+) -> None:
+    """The newest fact wins, whatever order the events are replayed in."""
+
+    async def attempt() -> bool | None:
+        current = await s.facts.get(contact_id)
+        if current is not None and not supersedes(current.get(key), at):
+            return False
+        return True if await s.facts.write(current, contact_id, {**fields, key: at}) else None
+
+    await retry_on_conflict(attempt, what="contact facts")
 
 
 async def open_session(s: Sessions, event: ContactAnswered) -> None:
@@ -132,51 +140,48 @@ async def open_session(s: Sessions, event: ContactAnswered) -> None:
         "_id": session_id, "contact_id": data.contact_id, "center_id": event.centerid,
         "leg": data.leg, "previous_session_id": previous, "counselor_id": data.counselor_id,
         "caller_token": data.caller_token, "status": str(Status.OPEN), "opened_at": data.occurred_at,
-        "versions": {kind: 0 for kind in KINDS}, "addenda": [], "close": None,
-        "outbox": [out.model_dump_json()],
+        "versions": {kind: 0 for kind in KINDS}, "heads": {}, "addenda": [], "close": None,
     }  # fmt: skip
-    async with s.locks.hold(session_id):
-        with contextlib.suppress(DuplicateKeyError):  # delivered again: opened already
-            await s.store.sessions.insert_one(doc)
-        await s.outbox("sessions").flush(session_id)
+    await s.store.open(doc, out, now=now)  # delivered again: opened already
+    await s.outbox("sessions").flush(session_id)
 
 
 async def track_ended(s: Sessions, event: ContactEnded) -> None:
-    ended = event.data.occurred_at
-    await s.store.contacts.update_one(
-        {"_id": event.data.contact_id},
-        {"$set": {"center_id": event.centerid, "ended_at": ended,
-                  "overdue_at": overdue_at(ended, s.overdue_window)},
-         "$setOnInsert": {"overdue": "pending"}},
-        upsert=True,
-    )  # fmt: skip
-    await s.store.contacts.update_one(
-        {"_id": event.data.contact_id, "overdue": {"$exists": False}},
-        {"$set": {"overdue": "pending"}},
-    )
+    ended, contact_id = event.data.occurred_at, event.data.contact_id
+
+    async def attempt() -> bool | None:
+        current = await s.facts.get(contact_id)
+        state = overdue_after_ended(
+            Overdue(current["overdue"]) if current and current.get("overdue") else None
+        )
+        fields = {"center_id": event.centerid, "ended_at": ended, "overdue": str(state),
+                  "overdue_at": overdue_at(ended, s.overdue_window)}  # fmt: skip
+        return True if await s.facts.write(current, contact_id, fields) else None
+
+    await retry_on_conflict(attempt, what="contact facts")
 
 
 async def fire_overdue(s: Sessions) -> int:
-    """Periodic, on every replica: each overdue contact fires once (conditional update)."""
+    """Periodic, on every replica: each overdue contact fires once (emit-once by event id,
+    and the state change is a conditional write: a racing replica's is refused)."""
     now, fired = s.clock.now(), 0
-    due = s.store.contacts.find({"overdue": "pending", "overdue_at": {"$lte": now}}).limit(200)
-    async for contact in due:
-        open_sessions = await s.store.sessions.find(
-            {"contact_id": contact["_id"], "status": str(Status.OPEN)}, {"_id": 1}
-        ).to_list()
-        if not is_overdue(ended_at=contact["ended_at"], open_sessions=len(open_sessions), now=now,
-                          window=s.overdue_window):  # fmt: skip
-            await s.store.contacts.update_one({"_id": contact["_id"], "overdue": "pending"},
-                                              {"$set": {"overdue": "not-needed"}})  # fmt: skip
+    for contact in await s.facts.overdue_due(now):
+        open_sessions = await s.store.open_count(contact["_id"])
+        decision = overdue_decision(ended_at=contact["ended_at"], open_sessions=open_sessions,
+                                    now=now, window=s.overdue_window)  # fmt: skip
+        if decision is None:
             continue
-        data = DocumentationOverdueData(contact_id=contact["_id"], session_id=open_sessions[0]["_id"],
-                                        ended_at=contact["ended_at"], overdue_at=now)  # fmt: skip
-        event = new_event(SessionDocumentationOverdue, data=data, center_id=contact["center_id"],
-                          source=SOURCE, time=now, cause=(contact["_id"],))  # fmt: skip
-        if await s.events.emit(event):  # the claim: one replica wins, once
-            fired += 1
-        await s.store.contacts.update_one({"_id": contact["_id"]},
-                                          {"$set": {"overdue": "fired", "overdue_fired_at": now}})  # fmt: skip
+        session_id = await s.store.first_open(contact["_id"])
+        if decision is Overdue.FIRED and session_id is not None:
+            data = DocumentationOverdueData(contact_id=contact["_id"], session_id=session_id,
+                                            ended_at=contact["ended_at"], overdue_at=now)  # fmt: skip
+            event = new_event(SessionDocumentationOverdue, data=data, center_id=contact["center_id"],
+                              source=SOURCE, time=now, cause=(contact["_id"],))  # fmt: skip
+            if await s.events.emit(event):  # the claim: one replica wins, once
+                fired += 1
+        await s.facts.write(
+            contact, contact["_id"], {"overdue": str(decision), "overdue_checked_at": now}
+        )
     return fired
 
 
@@ -199,30 +204,30 @@ async def audit(s: Sessions, who: Principal, doc: Document, action: str, **extra
 async def save_version(
     s: Sessions, *, session_id: str, kind: str, base: int, content: BaseModel, who: Principal
 ) -> int:
-    """Autosave: exactly one write per version wins; every accepted version is kept."""
+    """Autosave: exactly one write per version wins; every accepted version is kept.
+    The session document's conditional write decides (open, and still at `base`)."""
     doc = await session_for(s, session_id, who)
-    latest = await s.store.latest_version(session_id, kind)
-    current = latest["version"] if latest else 0
+    version = _next_version(doc, kind, base)
+    ciphertext = s.keyring.encrypt(f"center:{doc['center_id']}", content.model_dump_json(),
+                                   context=f"session:{session_id}:{kind}:{version}")  # fmt: skip
+    head = {"version": version, "ciphertext": ciphertext, "author": who.sub, "at": s.clock.now()}
+    if not await s.store.accept_version(session_id, kind, base=base, head=head):
+        fresh = await session_for(s, session_id, who)
+        _next_version(fresh, kind, base)  # raises: closed meanwhile, or another save won
+        raise _stale(version)
+    await s.store.keep_version(session_id, kind, head)
+    await audit(s, who, doc, f"{kind}.write", version=version)
+    return version
+
+
+def _next_version(doc: Document, kind: str, base: int) -> int:
+    current = (doc.get("versions") or {}).get(kind, 0)
     try:
-        version = check_write(status=Status(doc["status"]), current=current, base=base)
+        return check_write(status=Status(doc["status"]), current=current, base=base)
     except SessionIsClosed as exc:
         raise Problem(409, "Session is closed", detail=str(exc), field="session_id") from exc
     except VersionConflict as exc:
         raise _stale(exc.current) from exc
-    ciphertext = s.keyring.encrypt(f"center:{doc['center_id']}", content.model_dump_json(),
-                                   context=f"session:{session_id}:{kind}:{version}")  # fmt: skip
-    now = s.clock.now()
-    accepted = await s.store.insert_version({
-        "_id": f"{session_id}:{kind}:{version}", "session_id": session_id, "kind": kind,
-        "version": version, "ciphertext": ciphertext, "author": who.sub, "at": now,
-    })  # fmt: skip
-    if not accepted:
-        raise _stale(version)  # a concurrent autosave took this version first
-    async with s.locks.hold(session_id):  # every write to a session goes through its lock
-        await s.store.sessions.update_one({"_id": session_id, f"versions.{kind}": {"$lt": version}},
-                                          {"$set": {f"versions.{kind}": version, "updated_at": now}})  # fmt: skip
-    await audit(s, who, doc, f"{kind}.write", version=version)
-    return version
 
 
 def _stale(current: int) -> Problem:
@@ -230,9 +235,7 @@ def _stale(current: int) -> Problem:
                    extra={"current_version": current}, headers={"ETag": f'"{current}"'})  # fmt: skip
 
 
-async def read_version(
-    s: Sessions, session_id: str, kind: str, version_doc: Document | None
-) -> Any:
+def read_version(s: Sessions, session_id: str, kind: str, version_doc: Document | None) -> Any:
     if version_doc is None:
         return None
     return json.loads(s.keyring.decrypt(version_doc["ciphertext"],
@@ -241,16 +244,16 @@ async def read_version(
 
 async def read_session(s: Sessions, session_id: str, who: Principal) -> Document:
     doc = await session_for(s, session_id, who)
-    notes = await s.store.latest_version(session_id, "notes")
-    plan = await s.store.latest_version(session_id, "safety-plan")
+    heads = doc.get("heads") or {}
+    notes, plan = heads.get("notes"), heads.get("safety-plan")
     await audit(s, who, doc, "session.read")
     return {
         "id": doc["_id"], "contact_id": doc["contact_id"], "center_id": doc["center_id"],
         "leg": doc["leg"], "previous_session_id": doc.get("previous_session_id"),
         "status": doc["status"], "version": notes["version"] if notes else 0,
-        "notes": await read_version(s, session_id, "notes", notes),
+        "notes": read_version(s, session_id, "notes", notes),
         "safety_plan_version": plan["version"] if plan else 0,
-        "safety_plan": await read_version(s, session_id, "safety-plan", plan),
+        "safety_plan": read_version(s, session_id, "safety-plan", plan),
         "close": close_out(doc.get("close")),
         "addenda": [{k: a[k] for k in ("author", "at", "text_sha256", "signature")} for a in doc.get("addenda", [])],
     }  # fmt: skip
@@ -260,8 +263,8 @@ async def list_versions(s: Sessions, session_id: str, kind: str, who: Principal)
     doc = await session_for(s, session_id, who)
     await audit(s, who, doc, f"{kind}.read-history")
     return [{"version": v["version"], "author": v["author"], "at": v["at"],
-             "content": await read_version(s, session_id, kind, v)}
-            for v in await s.store.all_versions(session_id, kind)]  # fmt: skip
+             "content": read_version(s, session_id, kind, v)}
+            for v in await s.store.history(doc, kind)]  # fmt: skip
 
 
 def close_out(close: Document | None) -> Document | None:
@@ -284,11 +287,25 @@ class CloseRequest:
 async def close_session(
     s: Sessions, session_id: str, req: CloseRequest, who: Principal
 ) -> Document:
-    doc = await session_for(s, session_id, who)
-    if doc["status"] == Status.CLOSED:
-        await emit_closed(s, doc)  # closing twice: the first close stands; its event went out
-        return doc
-    facts = await s.store.contacts.find_one({"_id": doc["contact_id"]}) or {}
+    async def attempt() -> Document | None:
+        doc = await session_for(s, session_id, who)
+        if doc["status"] == Status.CLOSED:
+            return doc  # closing twice: the first close stands
+        close = await _close_record(s, doc, req, who)
+        return (
+            await s.store.get(session_id)
+            if await s.store.close(doc, close, now=s.clock.now())
+            else None
+        )
+
+    closed = await retry_on_conflict(attempt, what="session")
+    await emit_closed(s, closed)
+    await audit(s, who, closed, "session.close")
+    return closed
+
+
+async def _close_record(s: Sessions, doc: Document, req: CloseRequest, who: Principal) -> Document:
+    facts = await s.facts.get(doc["contact_id"]) or {}
     latest = RiskLevel(facts["risk_level"]) if facts.get("risk_level") else None
     risk = risk_at_close(given=req.risk_level, given_escalated=req.escalated, latest=latest,
                          latest_escalated=bool(facts.get("escalated")))  # fmt: skip
@@ -298,61 +315,53 @@ async def close_session(
     )
     now = s.clock.now()
     data = SessionClosedData(
-        contact_id=doc["contact_id"], session_id=session_id, disposition=str(disposition),
+        contact_id=doc["contact_id"], session_id=doc["_id"], disposition=str(disposition),
         risk_level=risk.level, escalated=risk.escalated, followup_consent=req.followup_consent,
         caring_contacts_consent=req.caring_contacts_consent,
         caring_contacts_channel=str(req.caring_contacts_channel) if req.caring_contacts_channel else None,
         caller_token=doc.get("caller_token"), closed_by=who.sub, closed_at=now,
     )  # fmt: skip
     event = new_event(SessionClosed, data=data, center_id=doc["center_id"], source=SOURCE, time=now,
-                      cause=(session_id, "closed"))  # fmt: skip
+                      cause=(doc["_id"], "closed"))  # fmt: skip
     close = {**asdict(req), "disposition": str(disposition), "risk_level": str(risk.level),
              "escalated": risk.escalated, "closed_by": who.sub, "closed_at": now}  # fmt: skip
     close = {k: (str(v) if hasattr(v, "value") else v) for k, v in close.items()}
     close["event"] = event.model_dump_json()
-    async with s.locks.hold(session_id):
-        await s.store.sessions.update_one(
-            {"_id": session_id, "status": str(Status.OPEN)},
-            {"$set": {"status": str(Status.CLOSED), "close": close}},
-        )
-    stored = await s.store.get(session_id)
-    assert stored is not None
-    await emit_closed(s, stored)
-    await audit(s, who, doc, "session.close")
-    found = await s.store.get(session_id)
-    assert found is not None
-    return found
+    return close
 
 
 async def emit_closed(s: Sessions, doc: Document) -> None:
     """The closing record carries its event: re-emitting is a no-op once it went out, and
     a crash between closing and publishing is mended by `mend_closed` (periodic)."""
     await s.events.emit(parse_event(doc["close"]["event"]))
-    async with s.locks.hold(doc["_id"]):
-        await s.store.sessions.update_one({"_id": doc["_id"]}, {"$set": {"close_emitted": True}})
+    await s.store.close_emitted(doc["_id"])
 
 
-async def mend_closed(s: Sessions) -> int:
-    """Periodic: publish session.closed for any session closed without it (after a crash)."""
-    cursor = s.store.sessions.find({"status": str(Status.CLOSED), "close_emitted": {"$ne": True}})
-    mended = 0
-    async for doc in cursor.limit(200):
+async def mend_closed(s: Sessions, *, grace: timedelta = timedelta(seconds=10)) -> int:
+    """Periodic: publish session.closed for any session closed without it (after a crash),
+    found by its pending marker."""
+    pending = await s.store.closes_pending(before=s.clock.now() - grace)
+    for doc in pending:
         await emit_closed(s, doc)
-        mended += 1
-    return mended
+    return len(pending)
 
 
 async def add_addendum(s: Sessions, session_id: str, text: str, who: Principal) -> Document:
+    async def attempt() -> Document | None:
+        doc = await session_for(s, session_id, who)
+        if not can_add_addendum(Status(doc["status"])):
+            raise Problem(409, "Session is open", detail="edit the notes; addenda amend closed records",
+                          field="session_id")  # fmt: skip
+        now = s.clock.now()
+        signed = sign_addendum(
+            s.signing_key, session_id=session_id, author=who.sub, at=now, text=text
+        )
+        ciphertext = s.keyring.encrypt(f"center:{doc['center_id']}", text,
+                                       context=f"session:{session_id}:addendum:{signed.signature}")  # fmt: skip
+        entry = {**asdict(signed), "ciphertext": ciphertext}
+        return entry if await s.store.add_addendum(doc, entry) else None
+
+    entry = await retry_on_conflict(attempt, what="session")
     doc = await session_for(s, session_id, who)
-    if not can_add_addendum(Status(doc["status"])):
-        raise Problem(409, "Session is open", detail="edit the notes; addenda amend closed records",
-                      field="session_id")  # fmt: skip
-    now = s.clock.now()
-    signed = sign_addendum(s.signing_key, session_id=session_id, author=who.sub, at=now, text=text)
-    ciphertext = s.keyring.encrypt(f"center:{doc['center_id']}", text,
-                                   context=f"session:{session_id}:addendum:{signed.signature}")  # fmt: skip
-    entry = {**asdict(signed), "ciphertext": ciphertext}
-    async with s.locks.hold(session_id):
-        await s.store.sessions.update_one({"_id": session_id}, {"$push": {"addenda": entry}})
     await audit(s, who, doc, "addendum.write")
     return {k: entry[k] for k in ("author", "at", "text_sha256", "signature")}

@@ -4,15 +4,18 @@ import pytest
 from hotline_sessions.domain.documentation import Notes, SafetyPlan
 from hotline_sessions.domain.session import (
     Disposition,
+    Overdue,
     SessionClosed,
     Status,
     VersionConflict,
     can_add_addendum,
     check_write,
     default_disposition,
-    is_overdue,
+    overdue_after_ended,
+    overdue_decision,
     risk_at_close,
     sign_addendum,
+    supersedes,
     verify_addendum,
 )  # fmt: skip
 from hotline_shared.events import RiskLevel
@@ -85,17 +88,42 @@ def test_disposition_defaults(escalated: bool, plan: bool, expected: Disposition
 
 
 @pytest.mark.parametrize(
-    ("open_sessions", "minutes", "overdue"),
-    [(1, 29.99, False), (1, 30, True), (2, 45, True), (0, 45, False)],
-)
+    ("open_sessions", "minutes", "decision"),
+    [(1, 29.99, None), (0, 29.99, None), (1, 30, Overdue.FIRED), (2, 45, Overdue.FIRED),
+     (0, 45, Overdue.NOT_NEEDED), (0, 30, Overdue.NOT_NEEDED)],
+)  # fmt: skip
 def test_documentation_is_overdue_after_the_window_with_a_session_open(
-    open_sessions: int, minutes: float, overdue: bool
+    open_sessions: int, minutes: float, decision: Overdue | None
 ) -> None:
     now = T0 + timedelta(minutes=minutes)
     assert (
-        is_overdue(ended_at=T0, open_sessions=open_sessions, now=now, window=timedelta(minutes=30))
-        is overdue
+        overdue_decision(
+            ended_at=T0, open_sessions=open_sessions, now=now, window=timedelta(minutes=30)
+        )
+        is decision
     )
+
+
+@pytest.mark.parametrize(
+    ("current", "after"),
+    [(None, Overdue.PENDING), (Overdue.PENDING, Overdue.PENDING), (Overdue.FIRED, Overdue.FIRED),
+     (Overdue.NOT_NEEDED, Overdue.NOT_NEEDED)],
+)  # fmt: skip
+def test_a_replayed_ended_never_reopens_a_decided_overdue_check(
+    current: Overdue | None, after: Overdue
+) -> None:
+    assert overdue_after_ended(current) is after
+
+
+@pytest.mark.parametrize(
+    ("recorded", "at", "wins"),
+    [(None, T0, True), (T0, T0 + timedelta(seconds=1), True), (T0, T0, False),
+     (T0 + timedelta(seconds=1), T0, False)],
+)  # fmt: skip
+def test_the_newest_fact_about_a_contact_wins(
+    recorded: datetime | None, at: datetime, wins: bool
+) -> None:
+    assert supersedes(recorded, at) is wins
 
 
 def test_notes_reject_unknown_fields_and_out_of_range_distress() -> None:

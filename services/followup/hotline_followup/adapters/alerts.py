@@ -23,6 +23,7 @@ COLLECTION = "alerts"
 INDEXES = (IndexModel([("status", ASCENDING), ("next_try_at", ASCENDING)]),)
 MAX_TRIES = 10
 MAX_BACKOFF = timedelta(minutes=10)
+CLAIM = timedelta(seconds=30)  # a replica sending an alert holds it this long
 
 
 class AlertQueue:
@@ -44,14 +45,24 @@ class AlertQueue:
         cursor = self.collection.find({"status": "pending", "next_try_at": {"$lte": now}}).limit(
             limit
         )
-        async for alert in cursor:
-            sent += await self._send(client, alert, now)
+        for alert in [a async for a in cursor]:
+            claimed = await self._claim(alert, now)
+            if claimed is not None:
+                sent += await self._send(client, claimed, now)
         return sent
+
+    async def _claim(self, alert: Document, now: datetime) -> Document | None:
+        """One replica sends each try: a conditional write moves the alert out of reach."""
+        return await self.collection.find_one_and_update(
+            {"_id": alert["_id"], "status": "pending", "tries": alert["tries"],
+             "next_try_at": alert["next_try_at"]},
+            {"$set": {"next_try_at": now + CLAIM}},
+        )  # fmt: skip
 
     async def _send(self, client: httpx.AsyncClient, alert: Document, now: datetime) -> int:
         center = self.centers.get(alert["center_id"])
         if center is None or not center.alert_webhook_url:
-            await self.collection.update_one({"_id": alert["_id"]}, {"$set": {"status": "dropped"}})
+            await self._finish(alert, {"status": "dropped"})
             return 0
         body = alert["body"].encode()
         secret = (
@@ -65,14 +76,16 @@ class AlertQueue:
         except httpx.HTTPError:
             ok = False
         if ok:
-            await self.collection.update_one(
-                {"_id": alert["_id"]}, {"$set": {"status": "sent", "sent_at": now}}
-            )
+            await self._finish(alert, {"status": "sent", "sent_at": now})
             return 1
         tries = alert["tries"] + 1
         backoff = min(timedelta(seconds=2**tries), MAX_BACKOFF)
         status = "failed" if tries >= MAX_TRIES else "pending"
-        await self.collection.update_one({"_id": alert["_id"]},
-                                         {"$set": {"tries": tries, "next_try_at": now + backoff, "status": status}})  # fmt: skip
+        await self._finish(alert, {"tries": tries, "next_try_at": now + backoff, "status": status})
         log.warning("alert.delivery_failed", alert_id=alert["_id"], tries=tries, status=status)
         return 0
+
+    async def _finish(self, alert: Document, fields: Document) -> None:
+        await self.collection.update_one(
+            {"_id": alert["_id"], "status": "pending", "tries": alert["tries"]}, {"$set": fields}
+        )

@@ -1,15 +1,18 @@
-"""MongoDB storage of follow-up tasks; the task document is also its durable timer."""
+"""TaskStore: follow-up tasks in MongoDB; the task document is also its durable timer.
+
+Every write is conditional on the task's `version` (a lease too), and carries the events it
+causes in the task's outbox, so state and events change together or not at all.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
-from hotline_shared.events import FollowupKind
-from hotline_shared.mongo import Document, metric_entries
-from pymongo import ASCENDING, IndexModel
+from hotline_shared.events import Envelope, FollowupKind
+from hotline_shared.mongo import Document, Outbox, insert_new, metric_entries, sum_metrics
+from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
+from pymongo.asynchronous.database import AsyncDatabase
 
 from hotline_followup.domain.policy import TaskSpec
 from hotline_followup.domain.task import Sla, Status, Task, next_fire_at, within_sla
@@ -20,7 +23,9 @@ INDEXES = (
     IndexModel([("center_id", ASCENDING), ("status", ASCENDING), ("due_at", ASCENDING)]),
     IndexModel([("caller_token", ASCENDING), ("kind", ASCENDING)]),
     IndexModel([("cause", ASCENDING)]),
+    Outbox.INDEX,
 )
+NO_OUTBOX = {"outbox": 0}
 
 
 def new_task(spec: TaskSpec, spacing: timedelta) -> Task:
@@ -70,42 +75,101 @@ class TaskStore:
     def __init__(self, collection: AsyncCollection[Document]) -> None:
         self.collection = collection
 
-    async def create(self, task: Task, *, cause: str, fraction: float, extra: Document) -> bool:
-        """Insert keyed by the derived task id: a replayed trigger creates nothing."""
-        try:
-            await self.collection.insert_one({"_id": task.id, "cause": cause, "lease_until": None,
-                                              **task_fields(task, fraction), **extra})  # fmt: skip
-        except DuplicateKeyError:
-            return False
-        return True
+    async def create(
+        self, task: Task, *, cause: str, fraction: float, events: list[Envelope], now: datetime
+    ) -> bool:
+        """Insert keyed by the derived task id, with its events: a replayed trigger creates
+        nothing."""
+        return await insert_new(self.collection, {
+            "_id": task.id, "cause": cause, "version": 1, "lease_until": None,
+            **task_fields(task, fraction), **Outbox.fields(events, now),
+        })  # fmt: skip
 
     async def get(self, task_id: str) -> Document | None:
-        return await self.collection.find_one({"_id": task_id}, {"outbox": 0})
+        return await self.collection.find_one({"_id": task_id}, NO_OUTBOX)
 
-    async def save(self, task: Task, fraction: float, **extra: Any) -> None:
-        await self.collection.update_one(
-            {"_id": task.id}, {"$set": {**task_fields(task, fraction), **extra}}
-        )
+    async def save(
+        self, task: Task, *, version: int, fraction: float, events: list[Envelope], now: datetime
+    ) -> bool:
+        """Store the task and its events (and free its lease) if still at `version`."""
+        update = Outbox.update(
+            {"$set": {**task_fields(task, fraction), "lease_until": None, "lease_owner": None},
+             "$inc": {"version": 1}}, events, now,
+        )  # fmt: skip
+        result = await self.collection.update_one({"_id": task.id, "version": version}, update)
+        return result.modified_count == 1
 
     async def due(self, *, now: datetime, limit: int) -> list[Document]:
         """Tasks whose timer is due and whose lease is free or expired, soonest first."""
         cursor = self.collection.find(
             {"next_fire_at": {"$lte": now}, "$or": [{"lease_until": None}, {"lease_until": {"$lte": now}}]},
-            {"_id": 1, "lease_until": 1},
+            {"_id": 1, "version": 1},
         ).sort("next_fire_at", ASCENDING).limit(limit)  # fmt: skip
         return [doc async for doc in cursor]
 
     async def take_lease(
         self, candidate: Document, *, now: datetime, owner: str, lease: timedelta
     ) -> Document | None:
-        """Lease one task. The lease keeps replicas off each other's work; exactly-once
-        *effects* do not rest on it (events are emitted once by id), so a doubled lease
-        is harmless."""
-        taken = await self.collection.update_one(
-            {"_id": candidate["_id"], "lease_until": candidate.get("lease_until")},
-            {"$set": {"lease_until": now + lease, "lease_owner": owner}},
+        """Lease one task (a conditional write on its version). The lease keeps replicas off
+        each other's work; correctness rests on the versioned writes, not on it."""
+        return await self.collection.find_one_and_update(
+            {"_id": candidate["_id"], "version": candidate["version"]},
+            {"$set": {"lease_until": now + lease, "lease_owner": owner}, "$inc": {"version": 1}},
+            projection=NO_OUTBOX, return_document=ReturnDocument.AFTER,
+        )  # fmt: skip
+
+    async def by_cause(self, cause: str, kind: str) -> Document | None:
+        return await self.collection.find_one({"cause": cause, "kind": kind}, NO_OUTBOX)
+
+    async def open_callbacks(self, center_id: str, caller_token: str) -> list[Document]:
+        cursor = self.collection.find(
+            {"caller_token": caller_token, "kind": "callback", "center_id": center_id,
+             "attempts": 0, "status": {"$in": [str(Status.SCHEDULED), str(Status.DUE)]}},
+            NO_OUTBOX,
+        )  # fmt: skip
+        return [doc async for doc in cursor]
+
+    async def page(self, query: Document, limit: int) -> list[Document]:
+        cursor = self.collection.find(query, NO_OUTBOX).sort(
+            [("due_at", ASCENDING), ("_id", ASCENDING)]
         )
-        if taken.modified_count != 1:
-            return None
-        got = await self.collection.find_one({"_id": candidate["_id"]})
-        return got if got is not None and got.get("lease_owner") == owner else None
+        return [doc async for doc in cursor.limit(limit)]
+
+    async def count_by_sla_state(self, match: Document) -> dict[str, int]:
+        pipeline = [{"$match": match}, {"$group": {"_id": "$sla_state", "n": {"$sum": 1}}}]
+        return {doc["_id"]: doc["n"] async for doc in await self.collection.aggregate(pipeline)}
+
+    async def metric_sums(self, match: Document) -> dict[str, float]:
+        return await sum_metrics(self.collection, match)
+
+    async def median_first_attempt_seconds(self, match: Document, attempted: int) -> float | None:
+        cursor = self.collection.find(
+            {**match, "first_attempt_seconds": {"$ne": None}}, {"first_attempt_seconds": 1}
+        ).sort("first_attempt_seconds", ASCENDING)
+        async for doc in cursor.skip(attempted // 2).limit(1):
+            return float(doc["first_attempt_seconds"])
+        return None
+
+
+class AnsweredCallers:
+    """When each caller (by token) last got through to a counselor, per center."""
+
+    COLLECTION = "answered_callers"
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.collection = db[self.COLLECTION]
+
+    async def last_answered(self, center_id: str, caller_token: str) -> Document | None:
+        return await self.collection.find_one({"_id": f"{center_id}:{caller_token}"})
+
+    async def record(self, current: Document | None, center_id: str, caller_token: str,
+                     at: datetime) -> bool:  # fmt: skip
+        """Insert, or move `last_answered_at` if unchanged since read; False on a race."""
+        if current is None:
+            return await insert_new(self.collection, {"_id": f"{center_id}:{caller_token}",
+                                                      "version": 1, "last_answered_at": at})  # fmt: skip
+        result = await self.collection.update_one(
+            {"_id": current["_id"], "version": current.get("version", 1)},
+            {"$set": {"last_answered_at": at}, "$inc": {"version": 1}},
+        )
+        return result.modified_count == 1

@@ -1,16 +1,16 @@
-"""MongoDB storage of contacts: state, encrypted caller number, outbox, KPI metrics."""
+"""ContactStore: contacts in MongoDB (state, encrypted caller number, outbox, KPI metrics).
+
+Every write is conditional on the document's `version` (or a unique insert)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from hotline_shared.events import Channel, Envelope, Provider
-from hotline_shared.mongo import Document, Outbox, metric_entries
+from hotline_shared.mongo import Document, Outbox, insert_new, metric_entries, sum_metrics
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
 
 from hotline_intake.domain.contact import (
     ContactState,
@@ -25,6 +25,7 @@ INDEXES = (
     IndexModel([("center_id", ASCENDING), ("queued_at", ASCENDING)]),
     IndexModel([("settle_due_at", ASCENDING)]),
     IndexModel([("caller_token", ASCENDING)]),
+    Outbox.INDEX,
 )
 
 
@@ -107,7 +108,7 @@ def _abandon_wait(state: ContactState) -> float | None:
     return (left - queued).total_seconds() if queued and left else None
 
 
-class ContactRepository:
+class ContactStore:
     def __init__(self, collection: AsyncCollection[Document]) -> None:
         self.collection = collection
 
@@ -140,16 +141,11 @@ class ContactRepository:
             "updated_at": now,
         }
         if expected_version is None:
-            doc = {"_id": state.contact_id, "center_id": center_id, "version": 1, "created_at": now,
-                   "outbox": [e.model_dump_json() for e in events], **fields}  # fmt: skip
-            try:
-                await self.collection.insert_one(doc)
-            except DuplicateKeyError:
-                return False
-            return True
-        update: dict[str, Any] = {"$set": fields, "$inc": {"version": 1}}
-        if events:
-            update["$push"] = Outbox.push(*events)
+            return await insert_new(self.collection, {
+                "_id": state.contact_id, "center_id": center_id, "version": 1, "created_at": now,
+                **Outbox.fields(events, now), **fields,
+            })  # fmt: skip
+        update = Outbox.update({"$set": fields, "$inc": {"version": 1}}, events, now)
         result = await self.collection.update_one(
             {"_id": state.contact_id, "version": expected_version}, update
         )
@@ -159,5 +155,16 @@ class ContactRepository:
         cursor = self.collection.find({"settle_due_at": {"$lte": now}}, {"_id": 1}).limit(limit)
         return [doc["_id"] async for doc in cursor]
 
-    async def set_risk(self, contact_id: str, risk: Document) -> None:
-        await self.collection.update_one({"_id": contact_id}, {"$set": {"risk": risk}})
+    async def set_risk(self, stored: StoredContact, risk: Document) -> bool:
+        """Record the contact's current risk; False on a concurrent change."""
+        result = await self.collection.update_one(
+            {"_id": stored.state.contact_id, "version": stored.version},
+            {"$set": {"risk": risk}, "$inc": {"version": 1}},
+        )
+        return result.modified_count == 1
+
+    async def kpi_sums(self, match: Document) -> dict[str, float]:
+        return await sum_metrics(self.collection, match)
+
+    async def count(self, match: Document) -> int:
+        return await self.collection.count_documents(match)

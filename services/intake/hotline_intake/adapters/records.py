@@ -1,4 +1,8 @@
-"""MongoDB storage of screenings, escalations and the append-only PHI audit log."""
+"""Screening and escalation stores, and the append-only PHI audit log, in MongoDB.
+
+Records are inserted once (keyed by a derived id, carrying their event in the outbox);
+an escalation's EMS confirmation is a write conditional on the record's `version`.
+"""
 
 from __future__ import annotations
 
@@ -6,30 +10,47 @@ from datetime import datetime
 from typing import Any
 
 from hotline_shared.events import Envelope
-from hotline_shared.mongo import Document
+from hotline_shared.mongo import Document, Outbox, insert_new
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
 
 INDEXES = {
-    "screenings": (IndexModel([("contact_id", ASCENDING), ("assessed_at", ASCENDING)]),),
-    "escalations": (IndexModel([("contact_id", ASCENDING)]),),
+    "screenings": (
+        IndexModel([("contact_id", ASCENDING), ("assessed_at", ASCENDING)]),
+        Outbox.INDEX,
+    ),
+    "escalations": (IndexModel([("contact_id", ASCENDING)]), Outbox.INDEX),
     "audit": (IndexModel([("contact_id", ASCENDING), ("at", ASCENDING)]),),
 }
 
 
-async def insert_with_event(
-    collection: AsyncCollection[Document], doc: Document, event: Envelope
-) -> Document:
-    """Insert a record with its event in the outbox; an existing record (same id) wins."""
-    try:
-        await collection.insert_one({**doc, "outbox": [event.model_dump_json()]})
-    except DuplicateKeyError:
-        existing = await collection.find_one({"_id": doc["_id"]}, {"outbox": 0})
+class RecordStore:
+    """Insert-once records (screenings, escalations) that carry their event."""
+
+    def __init__(self, collection: AsyncCollection[Document]) -> None:
+        self.collection = collection
+
+    async def insert(self, doc: Document, event: Envelope, *, now: datetime) -> Document:
+        """Insert a record with its event in the outbox; an existing record (same id) wins."""
+        if await insert_new(self.collection, {**doc, "version": 1, **Outbox.fields([event], now)}):
+            return doc
+        existing = await self.get(doc["_id"])
         assert existing is not None
         return existing
-    return doc
+
+    async def get(self, record_id: str, **match: Any) -> Document | None:
+        return await self.collection.find_one({"_id": record_id, **match}, {"outbox": 0})
+
+    async def update(
+        self, record: Document, fields: Document, event: Envelope, *, now: datetime
+    ) -> bool:
+        """Set `fields` and queue `event` if nobody changed the record since it was read."""
+        update = Outbox.update({"$set": fields, "$inc": {"version": 1}}, [event], now)
+        result = await self.collection.update_one(
+            {"_id": record["_id"], "version": record.get("version", 1)}, update
+        )
+        return result.modified_count == 1
 
 
 class AuditLog:

@@ -118,6 +118,27 @@ def overdue_at(ended_at: datetime, window: timedelta) -> datetime:
     return ended_at + window
 
 
-def is_overdue(*, ended_at: datetime, open_sessions: int, now: datetime, window: timedelta) -> bool:
-    """A contact that ended with a session still open after the window."""
-    return open_sessions > 0 and now >= overdue_at(ended_at, window)
+def supersedes(recorded_at: datetime | None, at: datetime) -> bool:
+    """The newest fact about a contact wins, in whatever order facts arrive."""
+    return recorded_at is None or at > recorded_at
+
+
+class Overdue(StrEnum):
+    """Where a contact stands on the documentation-overdue check."""
+
+    PENDING = "pending"  # ended; checked once the window has passed
+    FIRED = "fired"  # overdue was announced (once)
+    NOT_NEEDED = "not-needed"  # documented in time
+
+
+def overdue_after_ended(current: Overdue | None) -> Overdue:
+    """An `ended` starts the check; a replayed `ended` changes nothing already decided."""
+    return current or Overdue.PENDING
+
+
+def overdue_decision(*, ended_at: datetime, open_sessions: int, now: datetime,
+                     window: timedelta) -> Overdue | None:  # fmt: skip
+    """A pending check's outcome: fire, not needed, or None (not yet due)."""
+    if now < overdue_at(ended_at, window):
+        return None
+    return Overdue.FIRED if open_sessions > 0 else Overdue.NOT_NEEDED

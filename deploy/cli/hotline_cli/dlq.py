@@ -1,0 +1,82 @@
+"""Dead letters: read hotline.dlq.v1 from the beginning, and replay chosen entries to the
+topic they came from (consumers drop an id they have seen, so a replay is safe)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from hotline_shared.events import DLQ_TOPIC
+from hotline_shared.settings import KafkaSettings
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    offset: int
+    partition: int
+    topic: str  # where it came from
+    consumer: str
+    error: str
+    event_id: str | None
+    event_type: str | None
+    key: bytes | None
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...]
+
+
+def _describe(value: bytes) -> tuple[str | None, str | None]:
+    try:
+        body = json.loads(value)
+        return str(body.get("id")), str(body.get("type"))
+    except (ValueError, AttributeError):
+        return None, None
+
+
+async def read(settings: KafkaSettings) -> list[DeadLetter]:
+    """Every dead letter on the topic now (reads up to the end offsets taken at the start)."""
+    topic = f"{settings.topic_prefix}{DLQ_TOPIC}"
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    letters: list[DeadLetter] = []
+    try:
+        partitions = [
+            TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or set()
+        ]
+        if not partitions:
+            await consumer.stop()
+            return []
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                for r in records:
+                    headers = {k: v.decode(errors="replace") for k, v in r.headers}
+                    event_id, event_type = _describe(r.value or b"")
+                    letters.append(DeadLetter(
+                        offset=r.offset, partition=r.partition,
+                        topic=headers.get("hotline-dlq-topic", ""),
+                        consumer=headers.get("hotline-dlq-consumer", ""),
+                        error=headers.get("hotline-dlq-error", ""), event_id=event_id,
+                        event_type=event_type, key=r.key, value=r.value or b"",
+                        headers=tuple(r.headers),
+                    ))  # fmt: skip
+    finally:
+        await consumer.stop()
+    return sorted(letters, key=lambda d: (d.partition, d.offset))
+
+
+async def replay(settings: KafkaSettings, letters: list[DeadLetter]) -> int:
+    """Publish each letter's original bytes to its original topic (without the DLQ headers)."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, enable_idempotence=True)
+    await producer.start()
+    try:
+        for letter in letters:
+            headers = [(k, v) for k, v in letter.headers if not k.startswith("hotline-dlq-")]
+            await producer.send_and_wait(
+                letter.topic, letter.value, key=letter.key, headers=headers
+            )
+    finally:
+        await producer.stop()
+    return len(letters)
