@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import IllegalStateError
 from hotline_shared.events import DLQ_TOPIC
 from hotline_shared.settings import KafkaSettings
 
@@ -36,20 +37,16 @@ def _describe(value: bytes) -> tuple[str | None, str | None]:
 async def read(settings: KafkaSettings) -> list[DeadLetter]:
     """Every dead letter on the topic now (reads up to the end offsets taken at the start)."""
     topic = f"{settings.topic_prefix}{DLQ_TOPIC}"
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=settings.bootstrap,
+                                auto_offset_reset="earliest", enable_auto_commit=False)  # fmt: skip
     await consumer.start()
     letters: list[DeadLetter] = []
     try:
         partitions = [
             TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or set()
         ]
-        if not partitions:
-            await consumer.stop()
-            return []
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+        ends = await consumer.end_offsets(partitions) if partitions else {}
+        while [tp for tp, end in ends.items() if await _position(consumer, tp) < end]:
             for records in (await consumer.getmany(timeout_ms=500)).values():
                 for r in records:
                     headers = {k: v.decode(errors="replace") for k, v in r.headers}
@@ -65,6 +62,13 @@ async def read(settings: KafkaSettings) -> list[DeadLetter]:
     finally:
         await consumer.stop()
     return sorted(letters, key=lambda d: (d.partition, d.offset))
+
+
+async def _position(consumer: AIOKafkaConsumer, tp: TopicPartition) -> int:
+    try:
+        return int(await consumer.position(tp))
+    except IllegalStateError:  # not assigned yet
+        return -1
 
 
 async def replay(settings: KafkaSettings, letters: list[DeadLetter]) -> int:
