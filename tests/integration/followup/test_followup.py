@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
@@ -195,3 +196,40 @@ async def test_work_queue_attempts_and_sla_views(stack: Stack, upstream: EventBu
     assert summary["median_seconds_to_first_attempt"] is not None
     assert all(b["sla_state"] == "breached" for b in breaches["items"])
     assert wrong_center.status_code == 403
+
+
+async def test_twenty_concurrent_attempts_on_one_task_from_two_replicas_are_all_kept(
+    stack: Stack, upstream: EventBus, followup_db: AsyncDatabase[Document]
+) -> None:
+    """Every attempt answered 201 is counted in the task (and announced once); the others
+    were refused (409 once the task closed, or 503 busy), while both replicas' timers run."""
+    replicas = [stack.replica(), stack.replica()]
+    for replica in replicas:
+        replica.start()
+    for replica in replicas:
+        await replica.wait_ready()
+    event = abandoned(1)
+    await upstream.publish(event)
+
+    async def task() -> Document | None:
+        return await followup_db["tasks"].find_one({"contact_id": event.data.contact_id})
+
+    task_id = (await wait_until(task, timeout=60, what="callback task"))["_id"]
+    clients = [httpx.AsyncClient(base_url=r.url, headers=SUPERVISOR, timeout=30) for r in replicas]
+    try:
+        responses = await asyncio.gather(*(
+            clients[n % 2].post(f"/v1/followups/{task_id}/attempts", json={"outcome": "no-answer"})
+            for n in range(20)
+        ))  # fmt: skip
+    finally:
+        for client in clients:
+            await client.aclose()
+    codes = [r.status_code for r in responses]
+    assert set(codes) <= {201, 409, 503}, codes
+    final = await followup_db["tasks"].find_one({"_id": task_id})
+    assert final is not None and final["attempts"] == codes.count(201) >= 1
+    attempted = [e for e in await stack.followup_events(expect=1)
+                 if e["type"] == "hotline.followup.attempted.v1" and e["data"]["followup_id"] == task_id]  # fmt: skip
+    assert sorted({e["data"]["attempt_no"] for e in attempted}) == list(
+        range(1, codes.count(201) + 1)
+    )

@@ -210,3 +210,54 @@ async def test_documentation_overdue_fires_once_with_two_replicas(
     for contact_id in contact_ids:
         mine = [e for e in overdue if e["subject"] == contact_id]
         assert len(mine) == 1, contact_id
+
+
+async def test_autosaves_racing_a_close_on_two_replicas_lose_nothing_accepted(
+    sessions_replicas: list[ServiceProcess], upstream: EventBus
+) -> None:
+    """20 writers on one session: 19 autosaving (re-basing on each 409) and one closing.
+    Every autosave answered 200 is in the history; after the close, autosaves get 409."""
+    contact_id = unique("contact-")
+    await answer(upstream, contact_id)
+    session_id = session_id_for(contact_id, 1)
+    await wait_for_session(sessions_replicas[0].url, session_id)
+    clients = [
+        httpx.AsyncClient(base_url=r.url, headers=COUNSELOR, timeout=30) for r in sessions_replicas
+    ]
+    accepted: list[str] = []
+    refused_after_close: list[str] = []
+
+    async def autosave(n: int) -> None:
+        client, text, base = clients[n % 2], f"note {n}", 0
+        for _ in range(200):
+            r = await client.put(f"/v1/sessions/{session_id}/notes", headers={"If-Match": str(base)},
+                                 json={"free_text": text})  # fmt: skip
+            if r.status_code == 200:
+                accepted.append(text)
+                return
+            assert r.status_code in (409, 503), r.text
+            if r.status_code == 409 and r.json().get("title") == "Session is closed":
+                refused_after_close.append(text)
+                return
+            base = r.json().get("current_version", base)
+        raise AssertionError("autosave neither accepted nor refused")
+
+    async def close() -> httpx.Response:
+        await asyncio.sleep(0.05)  # let some autosaves land first (not synchronisation)
+        body = {"followup_consent": False, "caring_contacts_consent": False}
+        return await clients[1].post(f"/v1/sessions/{session_id}/close", json=body)
+
+    try:
+        *_, closed = await asyncio.gather(*(autosave(n) for n in range(19)), close())
+        history = (await clients[0].get(f"/v1/sessions/{session_id}/notes/versions")).json()[
+            "items"
+        ]
+        read = (await clients[0].get(f"/v1/sessions/{session_id}")).json()
+    finally:
+        for client in clients:
+            await client.aclose()
+    assert closed.status_code == 200 and read["status"] == "closed"
+    assert len(accepted) + len(refused_after_close) == 19
+    assert sorted(v["content"]["free_text"] for v in history) == sorted(accepted)
+    assert [v["version"] for v in history] == list(range(1, len(accepted) + 1))
+    assert read["version"] == len(accepted)
