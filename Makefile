@@ -4,13 +4,13 @@ UV ?= python3 -m uv
 STACK := deploy/local/stack.sh
 MARK := .local/test-started
 
-.PHONY: install up down status test lint typecheck check demo demo-down
+.PHONY: install up down status test test-fast lint typecheck check demo demo-down
 
 install: ## Python toolchain and the workspace (.venv) from the lock file
 	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check uv
 	@$(UV) sync --frozen --quiet
 
-up: install ## start Kafka + FerretDB (nothing when they already answer)
+up: install ## start Kafka + the MongoDB-wire database (nothing when they already answer)
 	@$(STACK) up
 	@$(UV) run --frozen python -m hotline_shared.stackcheck
 
@@ -30,6 +30,12 @@ typecheck:
 check: lint typecheck
 
 test: install ## every test; starts the stack when it is not up and stops what it started
+	@$(MAKE) --no-print-directory pytest-on-stack PYTEST_ARGS="$(PYTEST_ARGS)"
+
+test-fast: install ## unit + contract + integration, without the slow (e2e, fault, volume) tests
+	@$(MAKE) --no-print-directory pytest-on-stack PYTEST_ARGS='-m "not slow" $(PYTEST_ARGS)'
+
+pytest-on-stack:
 	@mkdir -p .local; rm -f $(MARK)
 	@$(STACK) up --mark $(MARK)
 	@rc=0; \

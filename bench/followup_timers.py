@@ -31,7 +31,14 @@ def task_doc(due_at: datetime, created_at: datetime) -> dict[str, object]:
                     center_id="center-01", created_at=created_at, due_at=due_at, max_attempts=3,
                     policy_version="bench", caller_token=None, cause="bench")  # fmt: skip
     task = new_task(spec, spacing=timedelta(minutes=30))
-    return {"_id": task.id, "cause": "bench", "lease_until": None, **task_fields(task, 0.75)}
+    return {
+        "_id": task.id,
+        "cause": "bench",
+        "version": 1,
+        "lease_until": None,
+        "outbox": [],
+        **task_fields(task, 0.75),
+    }
 
 
 async def seed(prefix: str, pending: int, rate: int, seconds: int, start: datetime) -> int:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
+import signal
+import subprocess
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -83,3 +85,36 @@ async def read_topic(
     if strict and len(records) < expect:
         raise AssertionError(f"{topic}: expected {expect} records, got {len(records)}")
     return records
+
+
+KAFKA_PID = STATE / "run" / "kafka.pid"
+MONGO_PID = STATE / "run" / "mongo.pid"
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return True
+    return False
+
+
+async def restart_stack_part(pid_file: Path, sig: int) -> None:
+    """Stop what `make up` started (by its recorded PID), then start it again with `make up`."""
+    assert pid_file.exists(), f"needs what `make up` started ({pid_file})"
+    pid = int(pid_file.read_text())
+    os.kill(pid, sig)
+    await wait_until(lambda: _gone(pid), timeout=60, what=f"{pid_file.stem} stopped")
+    started = await asyncio.to_thread(
+        subprocess.run, ["make", "-s", "up"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert started.returncode == 0, started.stderr[-2000:]
+
+
+async def restart_kafka() -> None:
+    await restart_stack_part(KAFKA_PID, signal.SIGTERM)
+
+
+async def restart_database() -> None:
+    """SIGKILL: the database gets no chance to flush; acknowledged writes must survive."""
+    await restart_stack_part(MONGO_PID, signal.SIGKILL)

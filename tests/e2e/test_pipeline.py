@@ -1,13 +1,11 @@
-"""End to end: the three services as processes, 200 simulated contacts, exact counts —
-once cleanly and once with every service SIGKILLed and the Kafka broker restarted."""
+"""End to end: two replicas of every service (separate processes, same consumer groups),
+200 simulated contacts, exact counts — once cleanly, and once with every replica SIGKILLed
+once and the Kafka broker and the database each restarted once."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import subprocess
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -21,14 +19,23 @@ from hotline_shared.events import ALL_TOPICS
 from hotline_shared.mongo import Document, make_client
 from hotline_shared.settings import KafkaSettings, MongoSettings
 
-from tests.support import ROOT, ServiceProcess, read_topic, unique, wait_until
+from tests.support import (
+    KAFKA_PID,
+    MONGO_PID,
+    ServiceProcess,
+    read_topic,
+    restart_database,
+    restart_kafka,
+    unique,
+    wait_until,
+)
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 CONTACTS = 200
 RATE = 5  # contacts offered per second
-STACK = ROOT / "deploy" / "local" / "stack.sh"
-KAFKA_PID = Path(os.environ.get("HOTLINE_LOCAL_DIR", ROOT / ".local")) / "run" / "kafka.pid"
+REPLICAS = 2
+SERVICES = ("intake", "sessions", "followup")
 
 
 class System:
@@ -36,33 +43,38 @@ class System:
         self.prefix = unique("e2e")
         env = {"HOTLINE_KAFKA_TOPIC_PREFIX": f"{self.prefix}.", "HOTLINE_MONGODB_DATABASE_PREFIX": f"{self.prefix}_",
                **DEMO_ENV}  # fmt: skip
-        self.services = {
-            name: ServiceProcess(name, env, tmp) for name in ("intake", "sessions", "followup")
+        self.replicas = {
+            name: [ServiceProcess(name, env, tmp) for _ in range(REPLICAS)] for name in SERVICES
         }
         self.kafka = KafkaSettings(topic_prefix=f"{self.prefix}.")
         self.mongo = MongoSettings(database_prefix=f"{self.prefix}_")
+        self.client = make_client(self.mongo)
 
     @property
     def urls(self) -> Urls:
-        return Urls(*(self.services[n].url for n in ("intake", "sessions", "followup")))
+        return Urls(*(",".join(r.url for r in self.replicas[n]) for n in SERVICES))
 
     async def start(self) -> None:
-        for service in self.services.values():
-            service.start()
-            await service.wait_ready()
+        for replicas in self.replicas.values():
+            for replica in replicas:
+                replica.start()
+        for replicas in self.replicas.values():
+            for replica in replicas:
+                await replica.wait_ready()
 
-    async def crash_and_restart(self, name: str) -> None:
-        service = self.services[name]
-        service.kill()  # SIGKILL: no shutdown hooks, no final commit
-        service.start()
-        await service.wait_ready(timeout=90)
+    async def crash_and_restart(self, replica: ServiceProcess) -> None:
+        replica.kill()  # SIGKILL: no shutdown hooks, no final commit
+        replica.start()
+        await replica.wait_ready(timeout=90)
 
-    def stop(self) -> None:
-        for service in self.services.values():
-            service.stop()
+    async def stop(self) -> None:
+        for replicas in self.replicas.values():
+            for replica in replicas:
+                replica.stop()
+        await self.client.close()
 
-    async def db(self, service: str) -> Any:
-        return make_client(self.mongo)[f"{self.prefix}_hotline_{service}"]
+    def db(self, service: str) -> Any:
+        return self.client[f"{self.prefix}_hotline_{service}"]
 
 
 @pytest.fixture
@@ -70,7 +82,7 @@ async def system(tmp_path: Path) -> AsyncIterator[System]:
     s = System(tmp_path)
     await s.start()
     yield s
-    s.stop()
+    await s.stop()
 
 
 async def simulate(
@@ -79,7 +91,7 @@ async def simulate(
     center = dev_centers.get("center-01")
     assert center is not None
     sim = Simulation(center, system.urls, seed=11)
-    run = asyncio.create_task(sim.run(CONTACTS, rate=RATE))
+    run = asyncio.create_task(sim.run(CONTACTS, rate=RATE, worker_seconds=15))
     if during is not None:
         await during()
     return await run
@@ -92,7 +104,7 @@ async def assert_exact_counts(system: System, truth: Truth) -> None:
     reachable_abandoned = {c.contact_id for c in abandoned if c.reachable}
     severe = {c.contact_id for c in answered if c.risk in ("high", "imminent")}
     imminent = {c.contact_id for c in answered if c.risk == "imminent"}
-    followup, sessions = await system.db("followup"), await system.db("sessions")
+    followup, sessions = system.db("followup"), system.db("sessions")
 
     async def tasks(kind: str) -> list[Document]:
         return [d async for d in followup["tasks"].find({"kind": kind}, {"contact_id": 1})]
@@ -115,6 +127,12 @@ async def assert_exact_counts(system: System, truth: Truth) -> None:
     )
     assert set(opened) == {c.contact_id for c in answered} and set(opened.values()) == {1}
 
+    # No follow-up task lost an attempt: every accepted attempt is in its task, announced once.
+    stored = {d["_id"]: d["attempts"] async for d in followup["tasks"].find({}, {"attempts": 1})}
+    assert truth.attempted_tasks, "the follow-up workers made attempts"
+    lost = {t: n for t, n in truth.attempted_tasks.items() if stored.get(t, 0) < n}
+    assert not lost, f"attempts lost: {lost}"
+
     records = await all_records(system)
     assert not [r for r in records if r.topic.endswith("dlq.v1")], "nothing was dead-lettered"
     # A republished event (after a retry or crash) carries the same id and the same bytes,
@@ -132,6 +150,12 @@ async def assert_exact_counts(system: System, truth: Truth) -> None:
     twins = [fact for fact, n in facts.items() if n > 1]
     assert not twins, f"one fact, several events: {twins[:5]}"
     assert len([f for f in facts if f[0] == "hotline.session.opened.v1"]) == len(answered)
+    attempted = Counter(
+        e["data"]["followup_id"] for e in events if e["type"] == "hotline.followup.attempted.v1"
+    )
+    assert attempted == Counter({t: n for t, n in stored.items() if n}), (
+        "each attempt announced once"
+    )
 
     # PHI scan: no phone number and no note text on any topic
     numbers = [c.number for c in truth.contacts] + [
@@ -168,37 +192,22 @@ async def test_two_hundred_contacts_end_to_end(system: System, dev_centers: Cent
     await assert_exact_counts(system, truth)
 
 
-async def test_the_same_counts_hold_when_every_service_crashes_and_kafka_restarts(
+async def test_the_same_counts_hold_when_every_replica_crashes_and_kafka_and_the_database_restart(
     system: System, dev_centers: Centers
 ) -> None:
-    assert KAFKA_PID.exists(), (
-        "this test restarts the broker that `make test` started (.local/run/kafka.pid)"
+    assert KAFKA_PID.exists() and MONGO_PID.exists(), (
+        "this test restarts the broker and database `make test` started (.local/run/*.pid)"
     )
 
     async def faults() -> None:
-        for name in ("intake", "sessions", "followup"):
-            await asyncio.sleep(3)  # mid-run, a few seconds apart
-            await system.crash_and_restart(name)
+        for name in SERVICES:
+            for replica in system.replicas[name]:
+                await asyncio.sleep(2)  # mid-run, a few seconds apart (pacing the faults)
+                await system.crash_and_restart(replica)
         await asyncio.sleep(2)
         await restart_kafka()
+        await asyncio.sleep(2)
+        await restart_database()
 
     truth = await simulate(system, dev_centers, during=faults)
     await assert_exact_counts(system, truth)
-
-
-async def restart_kafka() -> None:
-    pid = int(KAFKA_PID.read_text())
-    os.kill(pid, signal.SIGTERM)
-
-    def gone() -> bool:
-        try:
-            os.kill(pid, 0)
-        except OSError:
-            return True
-        return False
-
-    await wait_until(gone, timeout=60, what="broker stopped")
-    started = await asyncio.to_thread(
-        subprocess.run, [str(STACK), "up"], capture_output=True, text=True
-    )
-    assert started.returncode == 0, started.stderr

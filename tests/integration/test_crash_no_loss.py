@@ -16,7 +16,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from tests.factories import sample_event
 from tests.support import ROOT, unique, wait_until
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 N = 400
 

@@ -28,10 +28,10 @@ def fetch(urls: Urls, center_id: str, since: datetime) -> dict[str, Any]:
     )
     headers = {"Authorization": f"Bearer {token}"}
     until = datetime.now(UTC) + timedelta(minutes=1)
-    kpis = httpx.get(f"{urls.intake}/v1/kpis/operations", headers=headers, timeout=30, params={
+    kpis = httpx.get(f"{urls.pick('intake')}/v1/kpis/operations", headers=headers, timeout=30, params={
         "center_id": center_id, "since": since.isoformat(), "until": until.isoformat()}).json()  # fmt: skip
     sla = httpx.get(
-        f"{urls.followup}/v1/sla/summary",
+        f"{urls.pick('followup')}/v1/sla/summary",
         headers=headers,
         params={"center_id": center_id},
         timeout=30,
@@ -45,7 +45,7 @@ def fetch(urls: Urls, center_id: str, since: datetime) -> dict[str, Any]:
             **({"cursor": cursor} if cursor else {}),
         }
         page = httpx.get(
-            f"{urls.followup}/v1/followups", headers=headers, params=params, timeout=30
+            f"{urls.pick('followup')}/v1/followups", headers=headers, params=params, timeout=30
         ).json()
         statuses.update(item["status"] for item in page["items"])
         cursor = page["next_cursor"]

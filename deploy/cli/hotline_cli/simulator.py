@@ -44,9 +44,16 @@ def backoff(attempt: int) -> float:
 
 @dataclass
 class Urls:
+    """Each service's base URL; several replicas' as a comma-separated list (each request
+    picks one, and a retry may pick another, as a load balancer would)."""
+
     intake: str = "http://127.0.0.1:8001"
     sessions: str = "http://127.0.0.1:8002"
     followup: str = "http://127.0.0.1:8003"
+
+    def pick(self, service: str) -> str:
+        urls: str = getattr(self, service)
+        return random.choice(urls.split(","))
 
 
 @dataclass
@@ -64,7 +71,8 @@ class Contact:
 class Truth:
     contacts: list[Contact] = field(default_factory=list)
     webhook_ms: list[float] = field(default_factory=list)
-    attempts: Counter[str] = field(default_factory=Counter)
+    attempts: Counter[str] = field(default_factory=Counter)  # accepted attempts by outcome
+    attempted_tasks: Counter[str] = field(default_factory=Counter)  # ... and by task id
     errors: list[str] = field(default_factory=list)
     worker_retries: int = 0
     note_texts: list[str] = field(default_factory=list)
@@ -183,8 +191,9 @@ class Simulation:
                     "detail": {"eventType": event_type, "contactId": cid, "channel": "VOICE",
                                "initiationMethod": "INBOUND", "initiationTimestamp": started,
                                "attributes": attributes, **detail}}  # fmt: skip
-            await self._post(client, f"{self.urls.intake}/v1/telephony/amazon-connect/{self.center.id}", json=body,
-                             headers={"X-Api-Key": self._secret(self.center.amazon_connect_api_key)})  # fmt: skip
+            key = self._secret(self.center.amazon_connect_api_key)
+            await self._post(client, f"/v1/telephony/amazon-connect/{self.center.id}",
+                             lambda _url: {"json": body, "headers": {"X-Api-Key": key}})  # fmt: skip
 
         await send("INITIATED")
         await send("QUEUED", queueInfo=queue)
@@ -222,23 +231,23 @@ class Simulation:
         contact.risk = risk
         cid, h = contact.contact_id, self.counselor
         once = {**h, "Idempotency-Key": f"sim-{cid}"}  # retries after a crash change nothing
-        await self._call(client, "POST", f"{self.urls.intake}/v1/contacts/{cid}/screenings", headers=once,
+        await self._call(client, "POST", "intake", f"/v1/contacts/{cid}/screenings", headers=once,
                          json={"answers": ANSWERS["high" if risk == "imminent" else risk]})  # fmt: skip
         if risk == "imminent":
-            esc = await self._call(client, "POST", f"{self.urls.intake}/v1/contacts/{cid}/escalations", headers=once,
+            esc = await self._call(client, "POST", "intake", f"/v1/contacts/{cid}/escalations", headers=once,
                                    json={"reason": "attempt-in-progress", "actions": ["ems-dispatched"]})  # fmt: skip
-            await self._call(client, "POST", f"{self.urls.intake}/v1/contacts/{cid}/escalations/{esc['id']}/ems-confirmation",
+            await self._call(client, "POST", "intake", f"/v1/contacts/{cid}/escalations/{esc['id']}/ems-confirmation",
                              headers=h, json={"reached": True})  # fmt: skip
         note = f"caller {uuid.uuid4().hex[:6]} talked about losing a job; plan to call sister"
         self.truth.note_texts.append(note)
         version = 0
         for text in (note[:20], note):
-            saved = await self._call(client, "PUT", f"{self.urls.sessions}/v1/sessions/{session_id}/notes",
+            saved = await self._call(client, "PUT", "sessions", f"/v1/sessions/{session_id}/notes",
                                      headers={**h, "If-Match": str(version)}, ok409=True,
                                      json={"free_text": text, "exploring": {"distress": 6}})  # fmt: skip
             version = saved.get("version") or saved.get("current_version", version)
         if risk in ("moderate", "high", "imminent"):
-            await self._call(client, "PUT", f"{self.urls.sessions}/v1/sessions/{session_id}/safety-plan",
+            await self._call(client, "PUT", "sessions", f"/v1/sessions/{session_id}/safety-plan",
                              headers={**h, "If-Match": "0"}, ok409=True,
                              json={"warning_signs": ["not sleeping"], "people_to_ask_for_help": ["sister"],
                                    "reason_for_living": "my dog"})  # fmt: skip
@@ -248,7 +257,8 @@ class Simulation:
         await self._call(
             client,
             "POST",
-            f"{self.urls.sessions}/v1/sessions/{session_id}/close",
+            "sessions",
+            f"/v1/sessions/{session_id}/close",
             headers=h,
             json=close,
         )
@@ -260,7 +270,7 @@ class Simulation:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                response = await client.get(f"{self.urls.sessions}/v1/sessions", params={"contact_id": contact_id},
+                response = await client.get(f"{self.urls.pick('sessions')}/v1/sessions", params={"contact_id": contact_id},
                                             headers=self.counselor)  # fmt: skip
                 if response.status_code == 200 and response.json()["items"]:
                     return str(response.json()["items"][0]["id"])
@@ -274,14 +284,15 @@ class Simulation:
     async def _followup_worker(self, client: httpx.AsyncClient, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
-                page = await client.get(f"{self.urls.followup}/v1/followups", headers=self.worker,
+                page = await client.get(f"{self.urls.pick('followup')}/v1/followups", headers=self.worker,
                                         params={"center_id": self.center.id, "status": "due", "limit": 50})  # fmt: skip
                 for task in page.json().get("items", []) if page.status_code == 200 else []:
                     outcome = "reached" if self.rng.random() < 0.6 else "no-answer"
-                    done = await client.post(f"{self.urls.followup}/v1/followups/{task['id']}/attempts",
+                    done = await client.post(f"{self.urls.pick('followup')}/v1/followups/{task['id']}/attempts",
                                              headers=self.worker, json={"outcome": outcome})  # fmt: skip
                     if done.status_code == 201:
                         self.truth.attempts[outcome] += 1
+                        self.truth.attempted_tasks[task["id"]] += 1
             except httpx.HTTPError:
                 self.truth.worker_retries += 1  # the service is restarting; poll again
             with contextlib.suppress(TimeoutError):
@@ -290,16 +301,23 @@ class Simulation:
     # ---- plumbing -----------------------------------------------------------------------------
 
     async def _twilio(self, client: httpx.AsyncClient, form: dict[str, str]) -> None:
-        url = f"{self.urls.intake}/v1/telephony/twilio/{self.center.id}"
-        signature = twilio.signature(self._secret(self.center.twilio_auth_token), url, form)
-        await self._post(client, url, content=urlencode(form), headers={
-            "X-Twilio-Signature": signature, "Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+        token = self._secret(self.center.twilio_auth_token)
 
-    async def _post(self, client: httpx.AsyncClient, url: str, **kwargs: Any) -> None:
+        def signed(url: str) -> dict[str, Any]:  # Twilio signs the URL it calls
+            return {"content": urlencode(form), "headers": {
+                "X-Twilio-Signature": twilio.signature(token, url, form),
+                "Content-Type": "application/x-www-form-urlencoded"}}  # fmt: skip
+
+        await self._post(client, f"/v1/telephony/twilio/{self.center.id}", signed)
+
+    async def _post(
+        self, client: httpx.AsyncClient, path: str, request: Callable[[str], dict[str, Any]]
+    ) -> None:
         for attempt in range(RETRIES):  # providers retry webhooks that fail
             start = time.perf_counter()
+            url = f"{self.urls.pick('intake')}{path}"
             try:
-                response = await client.post(url, **kwargs)
+                response = await client.post(url, **request(url))
             except httpx.HTTPError:
                 await asyncio.sleep(backoff(attempt))
                 continue
@@ -311,14 +329,16 @@ class Simulation:
                     )
                 return
             await asyncio.sleep(backoff(attempt))
-        raise RuntimeError(f"webhook kept failing: {url}")
+        raise RuntimeError(f"webhook kept failing: {path}")
 
-    async def _call(self, client: httpx.AsyncClient, method: str, url: str, *, ok409: bool = False,
-                    **kwargs: Any) -> Any:  # fmt: skip
+    async def _call(self, client: httpx.AsyncClient, method: str, service: str, path: str, *,
+                    ok409: bool = False, **kwargs: Any) -> Any:  # fmt: skip
         """A counselor's request, retried on transport errors and 5xx (services restart)."""
         for attempt in range(RETRIES):
             try:
-                response = await client.request(method, url, **kwargs)
+                response = await client.request(
+                    method, f"{self.urls.pick(service)}{path}", **kwargs
+                )
             except httpx.HTTPError:
                 await asyncio.sleep(backoff(attempt))
                 continue
@@ -329,7 +349,7 @@ class Simulation:
                     f"{method} {response.request.url.path}: {response.status_code} {response.text[:200]}"
                 )
             await asyncio.sleep(backoff(attempt))
-        raise RuntimeError(f"{method} {url}: service kept failing")
+        raise RuntimeError(f"{method} {path}: service kept failing")
 
     @staticmethod
     def _secret(value: Any) -> str:

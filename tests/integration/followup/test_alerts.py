@@ -58,6 +58,7 @@ def receiver() -> Iterator[Receiver]:
     r.server.shutdown()
 
 
+@pytest.mark.slow
 async def test_sla_alerts_are_signed_and_retried(
     stack: Stack, upstream: EventBus, receiver: Receiver, tmp_path: Path
 ) -> None:

@@ -40,6 +40,7 @@ def due_counts(events: list[dict[str, Any]]) -> Counter[str]:
     )
 
 
+@pytest.mark.slow
 async def test_two_replicas_fire_a_thousand_timers_each_exactly_once(
     stack: Stack, upstream: EventBus
 ) -> None:
@@ -62,6 +63,7 @@ async def test_two_replicas_fire_a_thousand_timers_each_exactly_once(
     assert {r.proc.pid for r in stack.replicas if r.proc} and len(stack.replicas) == 2
 
 
+@pytest.mark.slow
 async def test_timers_leased_by_a_killed_replica_fire_after_the_lease_expires(
     stack: Stack, upstream: EventBus, followup_db: AsyncDatabase[Document]
 ) -> None:

@@ -25,10 +25,9 @@ async def sessions_replicas(
     log_dir = Path(tmp_path_factory.mktemp("sessions"))
     replicas = [ServiceProcess("sessions", env, log_dir) for _ in range(2)]
     try:
-        # Started one after the other: FerretDB 1.24 can break on concurrent first-time
-        # createIndexes in a new database (MongoDB does not).
-        for replica in replicas:
+        for replica in replicas:  # together: both create the indexes of a new database
             replica.start()
+        for replica in replicas:
             await replica.wait_ready()
         yield replicas
     finally:
