@@ -64,9 +64,14 @@ async def caller(client: httpx.AsyncClient, url: str, n: int) -> tuple[str, floa
     for form in forms:
         headers = {"X-Twilio-Signature": twilio.signature(TOKEN, url, form),
                    "Content-Type": "application/x-www-form-urlencoded"}  # fmt: skip
-        for _ in range(20):
-            if (await client.post(url, content=urlencode(form), headers=headers)).status_code < 500:
-                break
+        for _ in range(20):  # as Twilio does: retry a failed webhook
+            try:
+                if (
+                    await client.post(url, content=urlencode(form), headers=headers)
+                ).status_code < 500:
+                    break
+            except httpx.TransportError:
+                pass  # a keep-alive connection the server had just closed
             await asyncio.sleep(0.5)
     return derive_id("followup", "callback", contact_id_for("twilio", sid)), started
 
