@@ -7,6 +7,7 @@ import inspect
 import os
 import signal
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -105,8 +106,13 @@ async def restart_stack_part(pid_file: Path, sig: int) -> None:
     pid = int(pid_file.read_text())
     os.kill(pid, sig)
     await wait_until(lambda: _gone(pid), timeout=60, what=f"{pid_file.stem} stopped")
+    # As a person would run it: not inside the project's virtualenv (`uv run pytest` puts
+    # .venv/bin first on PATH, where `python3 -m uv` does not exist).
+    venv_bin = str(Path(sys.prefix) / "bin")
+    path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if p != venv_bin)
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PATH")} | {"PATH": path}
     started = await asyncio.to_thread(
-        subprocess.run, ["make", "-s", "up"], cwd=ROOT, capture_output=True, text=True
+        subprocess.run, ["make", "-s", "up"], cwd=ROOT, capture_output=True, text=True, env=env
     )
     assert started.returncode == 0, started.stderr[-2000:]
 

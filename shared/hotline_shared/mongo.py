@@ -157,8 +157,10 @@ class Outbox:
         }
 
     async def flush(self, doc_id: Any) -> int:
-        doc = await self.collection.find_one({"_id": doc_id}, {self.FIELD: 1})
-        return await self._publish_pending(doc) if doc else 0
+        doc = await self.collection.find_one({"_id": doc_id}, {self.FIELD: 1, self.SINCE: 1})
+        if doc is None or (not doc.get(self.FIELD) and self.SINCE not in doc):
+            return 0  # nothing pending: no write
+        return await self._publish_pending(doc)
 
     async def relay(self, *, older_than: timedelta = RELAY_GRACE, limit: int = 500) -> int:
         """Publish what a crash left behind (run periodically). Documents marked pending

@@ -172,6 +172,8 @@ async def fire_overdue(s: Sessions) -> int:
         if decision is None:
             continue
         session_id = await s.store.first_open(contact["_id"])
+        if session_id is None:
+            decision = Overdue.NOT_NEEDED  # closed since it was counted
         if decision is Overdue.FIRED and session_id is not None:
             data = DocumentationOverdueData(contact_id=contact["_id"], session_id=session_id,
                                             ended_at=contact["ended_at"], overdue_at=now)  # fmt: skip
