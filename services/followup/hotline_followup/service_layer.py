@@ -37,6 +37,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from hotline_followup.adapters.alerts import AlertQueue
 from hotline_followup.adapters.tasks import AnsweredCallers, TaskStore, new_task, to_task
+from hotline_followup.domain.alerts import ALERTING_TYPES, alerts_supervisor_now
 from hotline_followup.domain.policy import Policy, TaskSpec, plan
 from hotline_followup.domain.task import (
     Happened,
@@ -50,8 +51,6 @@ from hotline_followup.domain.task import (
 )  # fmt: skip
 
 SOURCE = "hotline/followup"
-ALERTING_TYPES = frozenset(cls.model_fields["type"].default for cls in
-                           (FollowupSlaAtRisk, FollowupSlaBreached, FollowupMissed))  # fmt: skip
 
 
 @dataclass
@@ -93,6 +92,8 @@ class Followup:
 
 async def on_event(f: Followup, event: Envelope) -> None:
     """Contacts, risk and sessions events in; tasks created, cancelled or completed."""
+    if alerts_supervisor_now(event):  # queued once, keyed by the event id, whoever consumes it
+        await f.alerts.enqueue(event, now=f.clock.now())
     policy = f.policy(event.centerid)
     decided = plan(event, policy)
     if isinstance(event, ContactAnswered) and decided.cancel_callbacks_for_caller:

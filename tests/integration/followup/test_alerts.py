@@ -16,6 +16,7 @@ from hotline_shared import webhooks
 from hotline_shared.kafka import EventBus
 from hotline_shared.settings import DEV_CENTERS_FILE
 
+from tests.factories import SAMPLE_DATA, sample_event
 from tests.integration.followup.support import Stack, abandoned
 from tests.support import wait_until
 
@@ -86,3 +87,58 @@ async def test_sla_alerts_are_signed_and_retried(
     for alert in receiver.received:
         assert webhooks.verify(SECRET, alert["raw"], alert["signature"], now=now)
     assert len({r["body"]["id"] for r in receiver.received}) == len(receiver.received)
+
+
+async def test_high_risk_escalation_and_overdue_documentation_alert_at_once_and_once(
+    stack: Stack, upstream: EventBus, receiver: Receiver, tmp_path: Path
+) -> None:
+    """Two replicas consume every fact; each alert reaches the supervisor exactly once."""
+    centers = yaml.safe_load(DEV_CENTERS_FILE.read_text())
+    centers[0].update(alert_webhook_url=receiver.url, alert_webhook_secret=SECRET)
+    centers_file = tmp_path / "centers.yaml"
+    centers_file.write_text(yaml.safe_dump(centers))
+    env = {
+        "HOTLINE_CENTERS_FILE": str(centers_file),
+        "HOTLINE_FOLLOWUP_ALERT_INTERVAL_SECONDS": "0.2",
+    }
+    replicas = [stack.replica(**env), stack.replica(**env)]
+    for replica in replicas:
+        replica.start()
+    for replica in replicas:
+        await replica.wait_ready()
+    center = centers[0]["id"]
+    now = datetime.now(UTC).isoformat()
+
+    def fact(event_type: str, event_id: str, **data: Any) -> Any:
+        return sample_event(event_type, id=event_id, centerid=center, time=now,
+                            data={**SAMPLE_DATA[event_type], **data})  # fmt: skip
+
+    alerting = [
+        fact("hotline.risk.assessed.v1", "a-high", level="high", override=None),
+        fact("hotline.risk.escalated.v1", "a-escalated"),
+        fact("hotline.session.documentation-overdue.v1", "a-overdue"),
+    ]
+    quiet = fact(
+        "hotline.risk.assessed.v1", "a-low", level="low", computed_level="low", override=None
+    )
+    for event in [*alerting, quiet, *alerting]:  # delivered twice: still one alert each
+        await upstream.publish(event)
+
+    def alerted() -> bool:
+        return {r["body"]["id"] for r in receiver.received} >= {e.id for e in alerting}
+
+    await wait_until(alerted, timeout=60, what="three alerts")
+    await upstream.publish(fact("hotline.risk.escalated.v1", "a-last"))  # a marker after the rest
+    await wait_until(lambda: "a-last" in {r["body"]["id"] for r in receiver.received}, timeout=60,
+                     what="the marker alert")  # fmt: skip
+    # (the escalation's own tasks may add SLA alerts: those are the other test's subject)
+    ids = [
+        r["body"]["id"]
+        for r in receiver.received
+        if not r["body"]["type"].startswith("hotline.followup.")
+    ]
+    assert sorted(ids) == sorted(["a-high", "a-escalated", "a-overdue", "a-last"])
+    now_dt = datetime.now(UTC)
+    assert all(
+        webhooks.verify(SECRET, r["raw"], r["signature"], now=now_dt) for r in receiver.received
+    )

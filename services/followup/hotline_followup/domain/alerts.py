@@ -1,0 +1,35 @@
+"""Which facts a supervisor must hear about now, not at follow-up time (988 Suicide Safety
+Policy: a supervisor is available for consultation at all times; imminent risk is acted on
+at once).
+
+- a screening triaged high (imminent risk is not a screener level: it is an escalation);
+- an escalation (active rescue started or considered);
+- documentation overdue for a contact that ended;
+- and, as follow-up events, every SLA at-risk, breached and missed, which covers an EMS
+  confirmation not recorded within its window (its task breaches).
+"""
+
+from __future__ import annotations
+
+from hotline_shared.events import (
+    Envelope,
+    FollowupMissed,
+    FollowupSlaAtRisk,
+    FollowupSlaBreached,
+    RiskAssessed,
+    RiskEscalated,
+    RiskLevel,
+    SessionDocumentationOverdue,
+)  # fmt: skip
+
+ALERTING_TYPES = frozenset(
+    cls.model_fields["type"].default
+    for cls in (FollowupSlaAtRisk, FollowupSlaBreached, FollowupMissed)
+)
+
+
+def alerts_supervisor_now(event: Envelope) -> bool:
+    """An incoming fact that raises a supervisor alert when it arrives."""
+    if isinstance(event, RiskAssessed):
+        return event.data.level is RiskLevel.HIGH
+    return isinstance(event, RiskEscalated | SessionDocumentationOverdue)
