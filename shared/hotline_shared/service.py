@@ -88,6 +88,7 @@ def create_app(
     title: str,
     routers: Sequence[APIRouter] = (),
     startup: Callable[[Runtime], Awaitable[None]] | None = None,
+    shutdown: Callable[[Runtime], Awaitable[None]] | None = None,
     periodic: Sequence[Periodic] = (),
 ) -> FastAPI:
     @contextlib.asynccontextmanager
@@ -103,6 +104,8 @@ def create_app(
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if shutdown is not None:
+                await shutdown(runtime)
             await runtime.bus.stop()
             await runtime.client.close()
 

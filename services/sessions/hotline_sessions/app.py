@@ -11,9 +11,12 @@ from hotline_shared.mongo import EventLog, ensure_indexes
 from hotline_shared.service import Periodic, Runtime, create_app, create_runtime
 
 from hotline_sessions import service_layer as svc
+from hotline_sessions.adapters.risk_feed import RiskFeed
 from hotline_sessions.adapters.store import INDEXES
 from hotline_sessions.entrypoints import routes
 from hotline_sessions.settings import SessionsSettings
+
+RISK_GROUP = "hotline-sessions.risk"
 
 
 def build_app(runtime: Runtime | None = None, settings: SessionsSettings | None = None) -> FastAPI:
@@ -27,11 +30,18 @@ def build_app(runtime: Runtime | None = None, settings: SessionsSettings | None 
     async def startup(rt: Runtime) -> None:
         await ensure_indexes(rt.db, {**INDEXES, EventLog.CLAIMS: EventLog.INDEXES})
         master = rt.security.master_key_bytes()
+        feed = RiskFeed(rt.kafka, topic=RISK_TOPIC, group_id=RISK_GROUP)
+        await feed.start()
         holder["sessions"] = svc.Sessions(
             db=rt.db, bus=rt.bus, keyring=await load_keyring(rt.db, master, rt.centers.ids()),
             clock=rt.clock, overdue_window=timedelta(minutes=settings.overdue_minutes),
-            signing_key=svc.signing_key(master),
+            signing_key=svc.signing_key(master), risk_feed=feed,
+            risk_wait=settings.close_waits_for_risk_seconds,
         )  # fmt: skip
+
+    async def shutdown(_rt: Runtime) -> None:
+        if "sessions" in holder:
+            await sessions().risk_feed.stop()
 
     async def on_contacts(event: Envelope) -> None:
         await svc.on_contact_event(sessions(), event)
@@ -40,7 +50,7 @@ def build_app(runtime: Runtime | None = None, settings: SessionsSettings | None 
         await svc.on_risk_event(sessions(), event)
 
     runtime.bus.subscribe(CONTACTS_TOPIC, group_id="hotline-sessions.contacts", handler=on_contacts)
-    runtime.bus.subscribe(RISK_TOPIC, group_id="hotline-sessions.risk", handler=on_risk)
+    runtime.bus.subscribe(RISK_TOPIC, group_id=RISK_GROUP, handler=on_risk)
 
     async def relay() -> None:
         await sessions().outbox("sessions").relay()
@@ -52,6 +62,7 @@ def build_app(runtime: Runtime | None = None, settings: SessionsSettings | None 
         title="hotline sessions",
         routers=[routes.build_router(sessions, runtime.verifier)],
         startup=startup,
+        shutdown=shutdown,
         periodic=[
             Periodic("outbox-relay", 5.0, relay),
             Periodic(

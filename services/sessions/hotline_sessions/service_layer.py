@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from hotline_shared.auth import Principal
+from hotline_shared.auth import Principal, Role
 from hotline_shared.clock import Clock
 from hotline_shared.crypto import KeyRing
 from hotline_shared.events import (
@@ -35,11 +35,15 @@ from hotline_shared.problems import Problem
 from pydantic import BaseModel
 from pymongo.asynchronous.database import AsyncDatabase
 
+from hotline_sessions.adapters.risk_feed import RiskFactsLag, RiskFeed
 from hotline_sessions.adapters.store import ContactFacts, SessionStore
 from hotline_sessions.domain.session import (
     CaringChannel,
     Disposition,
     Overdue,
+    ReasonRequired,
+    RiskAtClose,
+    RiskLowered,
     Status,
     VersionConflict,
     can_add_addendum,
@@ -68,6 +72,8 @@ class Sessions:
     clock: Clock
     overdue_window: timedelta
     signing_key: bytes
+    risk_feed: RiskFeed
+    risk_wait: float = 10.0  # seconds a close waits for the contact's risk facts
 
     @property
     def store(self) -> SessionStore:
@@ -270,7 +276,7 @@ async def list_versions(s: Sessions, session_id: str, kind: str, who: Principal)
 
 
 def close_out(close: Document | None) -> Document | None:
-    return {k: v for k, v in close.items() if k != "event"} if close else None
+    return {k: v for k, v in close.items() if k not in ("event", "risk_reason")} if close else None
 
 
 # ---- closing -------------------------------------------------------------------------------
@@ -284,11 +290,16 @@ class CloseRequest:
     followup_consent: bool
     caring_contacts_consent: bool
     caring_contacts_channel: CaringChannel | None
+    risk_reason: str | None = None
 
 
 async def close_session(
     s: Sessions, session_id: str, req: CloseRequest, who: Principal
 ) -> Document:
+    first = await session_for(s, session_id, who)
+    if first["status"] != Status.CLOSED:
+        await _risk_facts_current(s, first["contact_id"])
+
     async def attempt() -> Document | None:
         doc = await session_for(s, session_id, who)
         if doc["status"] == Status.CLOSED:
@@ -306,11 +317,32 @@ async def close_session(
     return closed
 
 
+async def _risk_facts_current(s: Sessions, contact_id: str) -> None:
+    """A close must not miss a screening or escalation still on its way (see RiskFeed)."""
+    try:
+        await s.risk_feed.wait_caught_up(contact_id, timeout=s.risk_wait)
+    except RiskFactsLag as exc:
+        raise Problem(503, "The contact's latest risk is not known yet; retry",
+                      detail=str(exc), headers={"Retry-After": "2"}) from exc  # fmt: skip
+
+
+def _risk(facts: Document, req: CloseRequest, who: Principal) -> RiskAtClose:
+    latest = RiskLevel(facts["risk_level"]) if facts.get("risk_level") else None
+    try:
+        return risk_at_close(given=req.risk_level, given_escalated=req.escalated, latest=latest,
+                             latest_escalated=bool(facts.get("escalated")),
+                             by_supervisor=who.role in (Role.SUPERVISOR, Role.ADMIN),
+                             reason=req.risk_reason)  # fmt: skip
+    except RiskLowered as exc:
+        raise Problem(403, "Lowering the risk at close needs a supervisor", detail=str(exc),
+                      field=exc.field) from exc  # fmt: skip
+    except ReasonRequired as exc:
+        raise Problem(422, "Reason required", detail=str(exc), field="risk_reason") from exc
+
+
 async def _close_record(s: Sessions, doc: Document, req: CloseRequest, who: Principal) -> Document:
     facts = await s.facts.get(doc["contact_id"]) or {}
-    latest = RiskLevel(facts["risk_level"]) if facts.get("risk_level") else None
-    risk = risk_at_close(given=req.risk_level, given_escalated=req.escalated, latest=latest,
-                         latest_escalated=bool(facts.get("escalated")))  # fmt: skip
+    risk = _risk(facts, req, who)
     has_plan = (doc.get("versions") or {}).get("safety-plan", 0) > 0
     disposition = req.disposition or default_disposition(
         escalated=risk.escalated, has_safety_plan=has_plan
@@ -326,10 +358,19 @@ async def _close_record(s: Sessions, doc: Document, req: CloseRequest, who: Prin
     event = new_event(SessionClosed, data=data, center_id=doc["center_id"], source=SOURCE, time=now,
                       cause=(doc["_id"], "closed"))  # fmt: skip
     close = {**asdict(req), "disposition": str(disposition), "risk_level": str(risk.level),
-             "escalated": risk.escalated, "closed_by": who.sub, "closed_at": now}  # fmt: skip
+             "escalated": risk.escalated, "closed_by": who.sub, "closed_at": now,
+             "risk_lowered": risk.lowered, "risk_reason": _sealed_reason(s, doc, req.risk_reason)}  # fmt: skip
     close = {k: (str(v) if hasattr(v, "value") else v) for k, v in close.items()}
     close["event"] = event.model_dump_json()
     return close
+
+
+def _sealed_reason(s: Sessions, doc: Document, reason: str | None) -> str | None:
+    """Free text may hold PHI: encrypted at rest like notes."""
+    if not reason:
+        return None
+    return s.keyring.encrypt(f"center:{doc['center_id']}", reason,
+                             context=f"session:{doc['_id']}:risk-reason")  # fmt: skip
 
 
 async def emit_closed(s: Sessions, doc: Document) -> None:

@@ -15,3 +15,6 @@ class SessionsSettings(BaseSettings):
         default=30, gt=0, description="documentation due after contact end"
     )
     overdue_check_seconds: float = Field(default=10, gt=0)
+    close_waits_for_risk_seconds: float = Field(
+        default=10, gt=0, description="a close waits this long for the contact's risk facts"
+    )

@@ -9,8 +9,10 @@ from typing import Any
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaProducer
 from hotline_sessions.service_layer import session_id_for
 from hotline_shared.events import (
+    RISK_TOPIC,
     SESSIONS_TOPIC,
     ContactAnswered,
     ContactAnsweredData,
@@ -18,6 +20,8 @@ from hotline_shared.events import (
     ContactEndedData,
     RiskAssessed,
     RiskAssessedData,
+    RiskEscalated,
+    RiskEscalatedData,
     RiskLevel,
     new_event,
 )  # fmt: skip
@@ -261,3 +265,99 @@ async def test_autosaves_racing_a_close_on_two_replicas_lose_nothing_accepted(
     assert sorted(v["content"]["free_text"] for v in history) == sorted(accepted)
     assert [v["version"] for v in history] == list(range(1, len(accepted) + 1))
     assert read["version"] == len(accepted)
+
+
+SUPERVISOR = {"Authorization": f"Bearer {token_for('supervisor', [CENTER], 'supervisor-2')}"}
+
+
+def assessed(contact_id: str, level: RiskLevel, screening: str = "s1") -> Any:
+    data = RiskAssessedData(contact_id=contact_id, screening_id=screening, level=level,
+                            computed_level=level, rule_version="v1", assessed_by="c7",
+                            assessed_at=datetime.now(UTC))  # fmt: skip
+    return new_event(RiskAssessed, data=data, center_id=CENTER, source="hotline/intake",
+                     time=datetime.now(UTC), cause=(screening, contact_id))  # fmt: skip
+
+
+async def test_a_counselor_cannot_close_below_the_assessed_risk_a_supervisor_can_with_a_reason(
+    sessions_replicas: list[ServiceProcess], upstream: EventBus, sessions_kafka: KafkaSettings,
+    sessions_mongo: MongoSettings,
+) -> None:  # fmt: skip
+    from hotline_followup.domain.policy import Policy, plan
+    from hotline_shared.events import parse_event
+
+    contact_id, other_id = unique("contact-"), unique("contact-")
+    for cid in (contact_id, other_id):
+        await answer(upstream, cid)
+        await upstream.publish(assessed(cid, RiskLevel.HIGH))
+    await upstream.publish(new_event(RiskEscalated, data=RiskEscalatedData(
+        contact_id=other_id, escalation_id="e1", reason="attempt-in-progress", escalated_by="c7",
+        escalated_at=datetime.now(UTC)), center_id=CENTER, source="hotline/intake",
+        time=datetime.now(UTC), cause=("e1",)))  # fmt: skip
+    session_id, other_session = session_id_for(contact_id, 1), session_id_for(other_id, 1)
+    await wait_for_session(sessions_replicas[0].url, session_id)
+    await wait_for_session(sessions_replicas[0].url, other_session)
+    url = f"{sessions_replicas[1].url}/v1/sessions"
+    consent = {"followup_consent": True, "caring_contacts_consent": False}
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        lowered = await client.post(f"/{session_id}/close", headers=COUNSELOR,
+                                    json={**consent, "risk_level": "low"})  # fmt: skip
+        cleared = await client.post(f"/{other_session}/close", headers=COUNSELOR,
+                                    json={**consent, "escalated": False})  # fmt: skip
+        no_reason = await client.post(f"/{session_id}/close", headers=SUPERVISOR,
+                                      json={**consent, "risk_level": "low"})  # fmt: skip
+        still_open = (await client.get(f"/{session_id}", headers=COUNSELOR)).json()
+        by_counselor = await client.post(f"/{session_id}/close", headers=COUNSELOR, json=consent)
+        by_supervisor = await client.post(f"/{other_session}/close", headers=SUPERVISOR, json={
+            **consent, "escalated": False, "risk_level": "moderate",
+            "risk_reason": "EMS found a misdial; spoke with the caller, safe at home"})  # fmt: skip
+    assert lowered.status_code == 403 and lowered.json()["errors"][0]["field"] == "risk_level"
+    assert cleared.status_code == 403 and cleared.json()["errors"][0]["field"] == "escalated"
+    assert no_reason.status_code == 422 and no_reason.json()["errors"][0]["field"] == "risk_reason"
+    assert still_open["status"] == "open"  # refused closes changed nothing
+    assert by_counselor.status_code == 200 and by_counselor.json()["close"]["risk_level"] == "high"
+    assert by_supervisor.status_code == 200
+    assert by_supervisor.json()["close"]["risk_lowered"] is True
+    assert "misdial" not in json.dumps(by_supervisor.json())
+    events = await session_events(sessions_kafka, contact_id, expect=2)
+    closed = [
+        parse_event(json.dumps(e)) for e in events if e["type"] == "hotline.session.closed.v1"
+    ]
+    assert [c.data.risk_level for c in closed] == ["high"]
+    # ... so the safety follow-up is still planned from it
+    assert [str(t.kind) for t in plan(closed[0], Policy()).create] == ["safety-follow-up"]
+    mongo = make_client(sessions_mongo)
+    try:
+        raw = await mongo[f"{sessions_mongo.database_prefix}hotline_sessions"]["sessions"].find_one(
+            {"_id": other_session})  # fmt: skip
+    finally:
+        await mongo.close()
+    assert raw is not None and "misdial" not in json.dumps(raw, default=str)  # encrypted at rest
+
+
+async def test_a_close_sent_before_the_risk_reaches_sessions_still_carries_that_risk(
+    sessions_replicas: list[ServiceProcess], upstream: EventBus, sessions_kafka: KafkaSettings
+) -> None:
+    """The screening is published, then the close is sent at once, while sessions' risk
+    consumer is still working through a backlog in front of it: the close waits for it."""
+    contact_id = unique("contact-")
+    await answer(upstream, contact_id)
+    session_id = session_id_for(contact_id, 1)
+    await wait_for_session(sessions_replicas[0].url, session_id)
+    producer = AIOKafkaProducer(bootstrap_servers=sessions_kafka.bootstrap)
+    await producer.start()
+    try:
+        topic = f"{sessions_kafka.topic_prefix}{RISK_TOPIC}"
+        backlog = [assessed(f"{contact_id}-{n}", RiskLevel.LOW) for n in range(300)]
+        # the backlog on the contact's own partition: everything in front of its screening
+        await asyncio.gather(*(producer.send_and_wait(topic, e.model_dump_json().encode(),
+                                                      key=contact_id.encode()) for e in backlog))  # fmt: skip
+    finally:
+        await producer.stop()
+    await upstream.publish(assessed(contact_id, RiskLevel.HIGH, screening="s-last"))
+    async with httpx.AsyncClient(
+        base_url=sessions_replicas[1].url, headers=COUNSELOR, timeout=60
+    ) as client:
+        closed = await client.post(f"/v1/sessions/{session_id}/close",
+                                   json={"followup_consent": True, "caring_contacts_consent": False})  # fmt: skip
+    assert closed.status_code == 200, closed.text
+    assert closed.json()["close"]["risk_level"] == "high"

@@ -5,6 +5,8 @@ from hotline_sessions.domain.documentation import Notes, SafetyPlan
 from hotline_sessions.domain.session import (
     Disposition,
     Overdue,
+    ReasonRequired,
+    RiskLowered,
     SessionClosed,
     Status,
     VersionConflict,
@@ -63,9 +65,9 @@ def test_addendum_signature_covers_author_time_and_text() -> None:
         (None, None, None, False, RiskLevel.NONE, False),
         (None, None, RiskLevel.MODERATE, False, RiskLevel.MODERATE, False),
         (None, None, RiskLevel.LOW, True, RiskLevel.HIGH, True),
-        (RiskLevel.LOW, None, RiskLevel.HIGH, False, RiskLevel.LOW, False),
-        (None, False, RiskLevel.LOW, True, RiskLevel.LOW, False),
-        (RiskLevel.MODERATE, True, None, False, RiskLevel.MODERATE, True),
+        (RiskLevel.HIGH, None, RiskLevel.LOW, False, RiskLevel.HIGH, False),
+        (RiskLevel.MODERATE, True, None, False, RiskLevel.HIGH, True),
+        (RiskLevel.MODERATE, None, RiskLevel.MODERATE, False, RiskLevel.MODERATE, False),
     ],
 )
 def test_risk_at_close_defaults_to_the_latest_assessed_or_escalated(
@@ -75,7 +77,47 @@ def test_risk_at_close_defaults_to_the_latest_assessed_or_escalated(
     risk = risk_at_close(
         given=given, given_escalated=given_esc, latest=latest, latest_escalated=latest_esc
     )
-    assert (risk.level, risk.escalated) == (level, escalated)
+    assert (risk.level, risk.escalated, risk.lowered) == (level, escalated, False)
+
+
+ORDER = [RiskLevel.NONE, RiskLevel.LOW, RiskLevel.MODERATE, RiskLevel.HIGH]
+
+
+@pytest.mark.parametrize("given", [None, *ORDER])
+@pytest.mark.parametrize("given_esc", [None, True, False])
+@pytest.mark.parametrize("latest", [None, *ORDER])
+@pytest.mark.parametrize("latest_esc", [True, False])
+@pytest.mark.parametrize(
+    ("supervisor", "reason"), [(False, None), (False, "x"), (True, None), (True, "why")]
+)
+def test_a_close_never_carries_less_risk_than_assessed_unless_a_supervisor_says_why(
+    given: RiskLevel | None, given_esc: bool | None, latest: RiskLevel | None, latest_esc: bool,
+    supervisor: bool, reason: str | None,
+) -> None:  # fmt: skip
+    """The whole space: 5 x 3 x 5 x 2 x 4 = 600 closes."""
+    floor = RiskLevel.HIGH if latest_esc else latest or RiskLevel.NONE
+    lowers = given is not None and ORDER.index(given) < ORDER.index(floor)
+    clears = latest_esc and given_esc is False
+    kwargs = {"given": given, "given_escalated": given_esc, "latest": latest,
+              "latest_escalated": latest_esc, "by_supervisor": supervisor, "reason": reason}  # fmt: skip
+    if (lowers or clears) and not supervisor:
+        with pytest.raises(RiskLowered) as refused:
+            risk_at_close(**kwargs)  # type: ignore[arg-type]
+        assert refused.value.field == ("risk_level" if lowers else "escalated")
+        return
+    if lowers or clears:
+        if reason is None:
+            with pytest.raises(ReasonRequired):
+                risk_at_close(**kwargs)  # type: ignore[arg-type]
+            return
+        risk = risk_at_close(**kwargs)  # type: ignore[arg-type]
+        assert risk.lowered and risk.level == (given or floor)
+        return
+    risk = risk_at_close(**kwargs)  # type: ignore[arg-type]
+    assert not risk.lowered
+    assert ORDER.index(risk.level) >= ORDER.index(floor)
+    assert risk.escalated == (latest_esc or bool(given_esc))
+    assert risk.level == (RiskLevel.HIGH if risk.escalated else given or floor)
 
 
 @pytest.mark.parametrize(

@@ -60,17 +60,48 @@ def check_write(*, status: Status, current: int, base: int) -> int:
 class RiskAtClose:
     level: RiskLevel
     escalated: bool
+    lowered: bool = False  # by a supervisor, with a reason
+
+
+LEVELS = (RiskLevel.NONE, RiskLevel.LOW, RiskLevel.MODERATE, RiskLevel.HIGH)
+
+
+class RiskLowered(Exception):
+    """Closing below the assessed risk, or clearing an escalation, is a supervisor's call."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(f"{field} is below what was assessed for this contact")
+        self.field = field
+
+
+class ReasonRequired(Exception):
+    """A supervisor lowering the risk at close says why."""
+
+
+def risk_floor(*, latest: RiskLevel | None, latest_escalated: bool) -> RiskLevel:
+    """The lowest risk a close may carry: the latest assessed; an escalation is high."""
+    return RiskLevel.HIGH if latest_escalated else latest or RiskLevel.NONE
 
 
 def risk_at_close(
-    *, given: RiskLevel | None, given_escalated: bool | None,
-    latest: RiskLevel | None, latest_escalated: bool,
+    *, given: RiskLevel | None, given_escalated: bool | None, latest: RiskLevel | None,
+    latest_escalated: bool, by_supervisor: bool = False, reason: str | None = None,
 ) -> RiskAtClose:  # fmt: skip
-    """Defaults to the contact's latest risk.assessed / risk.escalated; an escalation stays
-    an escalation and the risk level never defaults below what was assessed."""
+    """The risk a session closes with: never below the contact's latest risk.assessed and
+    risk.escalated, unless a supervisor lowers it and says why. Unspecified means the
+    latest assessed (an escalation stays an escalation)."""
+    floor = risk_floor(latest=latest, latest_escalated=latest_escalated)
+    lowers_level = given is not None and LEVELS.index(given) < LEVELS.index(floor)
+    clears_escalation = latest_escalated and given_escalated is False
     escalated = latest_escalated if given_escalated is None else given_escalated
-    level = given or latest or RiskLevel.NONE
-    if escalated and given is None:
+    if lowers_level or clears_escalation:
+        if not by_supervisor:
+            raise RiskLowered("risk_level" if lowers_level else "escalated")
+        if not (reason and reason.strip()):
+            raise ReasonRequired("a reason is required to lower the risk at close")
+        return RiskAtClose(level=given or floor, escalated=escalated, lowered=True)
+    level = given if given is not None else floor
+    if escalated:
         level = RiskLevel.HIGH
     return RiskAtClose(level=level, escalated=escalated)
 

@@ -26,6 +26,11 @@ class SessionClose(BaseModel):
     followup_consent: StrictBool = False
     caring_contacts_consent: StrictBool = False
     caring_contacts_channel: CaringChannel | None = None
+    risk_reason: str | None = Field(
+        default=None,
+        max_length=2_000,
+        description="why a supervisor closes below the assessed risk (required then)",
+    )
 
 
 class AddendumCreate(BaseModel):
