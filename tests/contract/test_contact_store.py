@@ -89,7 +89,7 @@ async def test_a_record_is_inserted_once_and_updated_from_a_fresh_read_only(
     read = await records.get("e-1")
     assert read is not None
     confirmed = sample_event("hotline.risk.ems-confirmed.v1", id="ems-1")
-    assert await records.update(read, {"ems": {"reached": True}}, confirmed, now=T0)
-    assert not await records.update(read, {"ems": {"reached": False}}, confirmed, now=T0)
+    assert await records.update(read, {"ems": {"reached": True}}, [confirmed], now=T0)
+    assert not await records.update(read, {"ems": {"reached": False}}, [confirmed], now=T0)
     found = await records.get("e-1")
     assert found is not None and found["ems"] == {"reached": True}

@@ -53,7 +53,14 @@ from hotline_intake.domain.contact import (
     settle,
 )  # fmt: skip
 from hotline_intake.domain.facts import ems_confirmation_accepted, supersedes
-from hotline_intake.domain.triage import RULE_VERSION, Answers, apply_override, triage
+from hotline_intake.domain.triage import (
+    RULE_VERSION,
+    PartialAnswers,
+    apply_override,
+    complete,
+    next_question,
+    triage,
+)
 
 SOURCE = "hotline/intake"
 
@@ -195,44 +202,113 @@ async def contact_or_404(intake: Intake, contact_id: str) -> StoredContact:
 # ---- risk ----------------------------------------------------------------------------------
 
 
-async def submit_screening(
-    intake: Intake, *, contact: StoredContact, answers: Answers, override: RiskLevel | None,
-    override_reason: str | None, actor: str, is_supervisor: bool, idempotency_key: str | None,
-) -> Document:  # fmt: skip
-    computed = triage(answers)
-    level, direction = apply_override(computed, override, is_supervisor=is_supervisor)
-    now = intake.clock.now()
-    contact_id = contact.state.contact_id
-    screening_id = (
+@dataclass(frozen=True)
+class ScreeningInput:
+    answers: PartialAnswers
+    finished: bool  # False: the screen was interrupted (e.g. the caller hung up after Q2)
+    override: RiskLevel | None
+    override_reason: str | None
+
+
+def screening_id_for(contact_id: str, idempotency_key: str | None) -> str:
+    return (
         derive_id("screening", contact_id, idempotency_key)
         if idempotency_key
         else str(uuid.uuid4())
     )
+
+
+async def submit_screening(
+    intake: Intake, *, contact: StoredContact, given: ScreeningInput, actor: str,
+    is_supervisor: bool, idempotency_key: str | None,
+) -> Document:  # fmt: skip
+    """A new screen: triaged and published when finished, kept as incomplete otherwise."""
+    contact_id = contact.state.contact_id
+    screening_id = screening_id_for(contact_id, idempotency_key)
+    base = {"_id": screening_id, "contact_id": contact_id, "center_id": contact.center_id}
+    now = intake.clock.now()
+    if not given.finished:
+        next_question(given.answers)  # validates what was answered so far
+        doc = {**base, **_incomplete(given.answers, actor, now)}
+        return await intake.screenings.insert(doc, None, now=now)
+    fields, event = _assessed(intake, contact, screening_id, given, actor, is_supervisor)
+    stored = await intake.screenings.insert({**base, **fields}, event, now=now)
+    await intake.outbox("screenings").flush(screening_id)
+    await record_risk(intake, contact_id, stored)
+    return stored
+
+
+class ScreeningFinished(Exception):
+    """The screen was completed already: a new screen is a new screening."""
+
+
+async def resume_screening(
+    intake: Intake, *, contact: StoredContact, screening_id: str, given: ScreeningInput,
+    actor: str, is_supervisor: bool,
+) -> Document:  # fmt: skip
+    """Save more of an interrupted screen, or finish it (then it is triaged and published)."""
+    contact_id = contact.state.contact_id
+
+    async def attempt() -> bool | None:
+        stored = await intake.screenings.get(screening_id, contact_id=contact_id)
+        if stored is None:
+            raise Problem(404, "Unknown screening", field="screening_id")
+        if stored.get("status", "complete") != "incomplete":
+            raise ScreeningFinished(screening_id)
+        now = intake.clock.now()
+        if not given.finished:
+            next_question(given.answers)
+            fields, events = _incomplete(given.answers, actor, now), []
+        else:
+            fields, event = _assessed(intake, contact, screening_id, given, actor, is_supervisor)
+            events = [event]
+        return True if await intake.screenings.update(stored, fields, events, now=now) else None
+
+    await retry_on_conflict(attempt, what="screening")
+    await intake.outbox("screenings").flush(screening_id)
+    found = await intake.screenings.get(screening_id)
+    assert found is not None
+    if found["status"] == "complete":
+        await record_risk(intake, contact_id, found)
+    return found
+
+
+def _incomplete(answers: PartialAnswers, actor: str, now: datetime) -> Document:
+    return {"status": "incomplete", "answers": answers, "computed_level": None, "level": None,
+            "override": None, "rule_version": RULE_VERSION, "assessed_by": actor,
+            "assessed_at": None, "saved_at": now}  # fmt: skip
+
+
+def _assessed(
+    intake: Intake, contact: StoredContact, screening_id: str, given: ScreeningInput,
+    actor: str, is_supervisor: bool,
+) -> tuple[Document, Envelope]:  # fmt: skip
+    answers = complete(given.answers)
+    computed = triage(answers)
+    level, direction = apply_override(computed, given.override, is_supervisor=is_supervisor)
+    now = intake.clock.now()
     override_doc = None
     if direction is not None:
         reason_ct = intake.keyring.encrypt(
             f"center:{contact.center_id}",
-            override_reason or "",
+            given.override_reason or "",
             context=f"screening:{screening_id}:reason",
         )
         override_doc = {"level": str(level), "direction": str(direction), "reason": reason_ct}
     data = RiskAssessedData(
-        contact_id=contact_id, screening_id=screening_id, level=level, computed_level=computed,
+        contact_id=contact.state.contact_id, screening_id=screening_id, level=level, computed_level=computed,
         rule_version=RULE_VERSION, assessed_by=actor, assessed_at=now,
         override=RiskOverride(level=level, reason_code=f"{direction}-by-{'supervisor' if is_supervisor else 'counselor'}")
         if direction else None,
     )  # fmt: skip
     event = new_event(RiskAssessed, data=data, center_id=contact.center_id, source=SOURCE,
                       time=now, cause=(screening_id,))  # fmt: skip
-    doc = {
-        "_id": screening_id, "contact_id": contact_id, "center_id": contact.center_id,
-        "answers": vars(answers), "computed_level": str(computed), "level": str(level),
-        "override": override_doc, "rule_version": RULE_VERSION, "assessed_by": actor, "assessed_at": now,
+    fields = {
+        "status": "complete", "answers": vars(answers), "computed_level": str(computed),
+        "level": str(level), "override": override_doc, "rule_version": RULE_VERSION,
+        "assessed_by": actor, "assessed_at": now,
     }  # fmt: skip
-    stored = await intake.screenings.insert(doc, event, now=now)
-    await intake.outbox("screenings").flush(screening_id)
-    await record_risk(intake, contact_id, stored)
-    return stored
+    return fields, event
 
 
 async def record_risk(intake: Intake, contact_id: str, screening: Document) -> None:
@@ -292,7 +368,7 @@ async def confirm_ems(
         ems = {"reached": reached, "confirmed_by": actor, "confirmed_at": now}
         return (
             True
-            if await intake.escalations.update(existing, {"ems": ems}, event, now=now)
+            if await intake.escalations.update(existing, {"ems": ems}, [event], now=now)
             else None
         )
 

@@ -183,3 +183,38 @@ async def test_operations_kpis_for_the_window(intake_service: ServiceProcess) ->
     assert body["average_speed_to_answer_seconds"] == 14.0  # every answered sample waited 14 s
     assert body["service_level"] == round(body["answered"] / body["offered"], 4)
     assert forbidden.status_code == 403 and empty.status_code == 422
+
+
+async def test_an_interrupted_screen_is_kept_incomplete_never_none_and_completed_later(
+    intake_service: ServiceProcess, intake_kafka: KafkaSettings
+) -> None:
+    async with httpx.AsyncClient(
+        base_url=intake_service.url, timeout=10, headers=COUNSELOR
+    ) as client:
+        contact_id = await answered_contact(client)
+        url = f"/v1/contacts/{contact_id}/screenings"
+        # the caller hangs up after Q2
+        partial = await client.post(
+            url, json={"answers": {"q1": True, "q2": True}, "complete": False}
+        )
+        gap = await client.post(url, json={"answers": {"q2": True}, "complete": False})
+        unfinished = await client.post(url, json={"answers": {"q1": True, "q2": True}})
+        contact_meanwhile = (await client.get(f"/v1/contacts/{contact_id}")).json()
+        screening = partial.json()["id"]
+        resumed = await client.put(f"{url}/{screening}", json={"answers": {**HIGH}})
+        again = await client.put(f"{url}/{screening}", json={"answers": {**LOW}})
+        contact = (await client.get(f"/v1/contacts/{contact_id}")).json()
+    assert partial.status_code == 201
+    assert partial.json()["status"] == "incomplete" and partial.json()["level"] is None
+    assert partial.json()["next_question"] == "q3"
+    assert gap.status_code == 422 and gap.json()["errors"][0]["field"] == "answers.q1"
+    assert unfinished.status_code == 422 and unfinished.json()["errors"][0]["field"] == "answers.q3"
+    assert contact_meanwhile["risk"] is None  # not "none": not triaged at all
+    assert resumed.status_code == 200 and resumed.json()["status"] == "complete"
+    assert resumed.json()["id"] == screening and resumed.json()["level"] == "high"
+    assert again.status_code == 409
+    assert contact["risk"]["level"] == "high" and contact["risk"]["screening_id"] == screening
+    events = await risk_events(intake_kafka, contact_id, 1)
+    assert [(e["type"], e["data"]["screening_id"]) for e in events] == [
+        ("hotline.risk.assessed.v1", screening)
+    ]

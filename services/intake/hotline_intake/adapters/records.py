@@ -6,6 +6,7 @@ an escalation's EMS confirmation is a write conditional on the record's `version
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -31,9 +32,10 @@ class RecordStore:
     def __init__(self, collection: AsyncCollection[Document]) -> None:
         self.collection = collection
 
-    async def insert(self, doc: Document, event: Envelope, *, now: datetime) -> Document:
+    async def insert(self, doc: Document, event: Envelope | None, *, now: datetime) -> Document:
         """Insert a record with its event in the outbox; an existing record (same id) wins."""
-        if await insert_new(self.collection, {**doc, "version": 1, **Outbox.fields([event], now)}):
+        events = [event] if event is not None else []
+        if await insert_new(self.collection, {**doc, "version": 1, **Outbox.fields(events, now)}):
             return doc
         existing = await self.get(doc["_id"])
         assert existing is not None
@@ -43,10 +45,10 @@ class RecordStore:
         return await self.collection.find_one({"_id": record_id, **match}, {"outbox": 0})
 
     async def update(
-        self, record: Document, fields: Document, event: Envelope, *, now: datetime
+        self, record: Document, fields: Document, events: Sequence[Envelope], *, now: datetime
     ) -> bool:
-        """Set `fields` and queue `event` if nobody changed the record since it was read."""
-        update = Outbox.update({"$set": fields, "$inc": {"version": 1}}, [event], now)
+        """Set `fields` and queue `events` if nobody changed the record since it was read."""
+        update = Outbox.update({"$set": fields, "$inc": {"version": 1}}, events, now)
         result = await self.collection.update_one(
             {"_id": record["_id"], "version": record.get("version", 1)}, update
         )

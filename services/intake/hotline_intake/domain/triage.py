@@ -62,6 +62,52 @@ class Answers:
             raise InvalidAnswers("answers.q6a", "q6a is not asked when q6 is no")
 
 
+ITEMS = ("q1", "q2", "q3", "q4", "q5", "q6", "q6a")
+PartialAnswers = dict[str, bool | None]
+
+
+def asked(partial: PartialAnswers) -> list[str]:
+    """The items the skip logic asks, in order, given the answers so far."""
+    items = ["q1", "q2"]
+    if partial.get("q2"):
+        items += ["q3", "q4", "q5"]
+    items.append("q6")
+    if partial.get("q6"):
+        items.append("q6a")
+    return items
+
+
+def next_question(partial: PartialAnswers) -> str | None:
+    """Where an interrupted screen resumes; raises InvalidAnswers for a set the skip logic
+    could not have produced (a gap, or an answer to an item that is not asked)."""
+    sequence = asked(partial)
+    for name in ITEMS:
+        if partial.get(name) is not None and name not in sequence:
+            raise InvalidAnswers(f"answers.{name}", f"{name} is not asked after these answers")
+    missing = [name for name in sequence if partial.get(name) is None]
+    if missing:
+        first_gap = sequence.index(missing[0])
+        later = [name for name in sequence[first_gap:] if partial.get(name) is not None]
+        if later:
+            raise InvalidAnswers(
+                f"answers.{missing[0]}", f"{missing[0]} is asked before {later[0]}"
+            )
+        return missing[0]
+    return None
+
+
+def complete(partial: PartialAnswers) -> Answers:
+    """A finished screen's answers; raises InvalidAnswers naming what is still unanswered.
+    An interrupted screen is never triaged: not as "none", not at all."""
+    pending = next_question(partial)
+    if pending is not None:
+        raise InvalidAnswers(f"answers.{pending}", f"{pending} is not answered yet")
+    q1, q2, q6 = partial["q1"], partial["q2"], partial["q6"]
+    assert q1 is not None and q2 is not None and q6 is not None
+    return Answers(q1=q1, q2=q2, q3=partial.get("q3"), q4=partial.get("q4"),
+                   q5=partial.get("q5"), q6=q6, q6a=partial.get("q6a"))  # fmt: skip
+
+
 def triage(answers: Answers) -> RiskLevel:
     """The screener's risk level; raises InvalidAnswers for an impossible answer set."""
     answers.validate()

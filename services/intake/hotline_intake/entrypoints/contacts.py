@@ -1,6 +1,7 @@
 """Counselor-facing contact routes: read, screen, escalate, confirm EMS, release the number."""
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -13,19 +14,22 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool
 
 from hotline_intake import service_layer as svc
 from hotline_intake.adapters.contacts import StoredContact
-from hotline_intake.domain.triage import Answers, InvalidAnswers, OverrideNotAllowed
+from hotline_intake.domain.triage import InvalidAnswers, OverrideNotAllowed, next_question
 from hotline_intake.service_layer import Intake
 
 
 class AnswersIn(BaseModel):
+    """The C-SSRS Screener's items; an item not (yet) asked is left out. Which items a
+    finished screen must answer follows the skip logic (checked in domain/triage.py)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    q1: StrictBool
-    q2: StrictBool
+    q1: StrictBool | None = None
+    q2: StrictBool | None = None
     q3: StrictBool | None = None
     q4: StrictBool | None = None
     q5: StrictBool | None = None
-    q6: StrictBool
+    q6: StrictBool | None = None
     q6a: StrictBool | None = None
 
 
@@ -41,6 +45,18 @@ class ScreeningCreate(BaseModel):
 
     answers: AnswersIn
     override: OverrideIn | None = None
+    complete: StrictBool = Field(
+        default=True,
+        description="false keeps an interrupted screen (e.g. the caller hung up after Q2): "
+        "stored incomplete, never triaged, resumed with PUT",
+    )
+
+    def given(self) -> svc.ScreeningInput:
+        return svc.ScreeningInput(
+            answers=self.answers.model_dump(), finished=self.complete,
+            override=self.override.level if self.override else None,
+            override_reason=self.override.reason if self.override else None,
+        )  # fmt: skip
 
 
 class EscalationAction(StrEnum):
@@ -101,20 +117,24 @@ def build_router(get_intake: Callable[[], Intake], verifier: TokenVerifier) -> A
         idempotency_key: IdempotencyKey = None,
     ) -> dict[str, Any]:
         contact = await contact_for(contact_id, who)
-        try:
+        with _screening_problems():
             doc = await svc.submit_screening(
-                get_intake(), contact=contact, answers=Answers(**body.answers.model_dump()),
-                override=body.override.level if body.override else None,
-                override_reason=body.override.reason if body.override else None,
-                actor=who.sub, is_supervisor=who.role is Role.SUPERVISOR,
-                idempotency_key=idempotency_key,
+                get_intake(), contact=contact, given=body.given(), actor=who.sub,
+                is_supervisor=who.role is Role.SUPERVISOR, idempotency_key=idempotency_key,
             )  # fmt: skip
-        except InvalidAnswers as exc:
-            raise Problem(422, "Impossible answer set", detail=str(exc), field=exc.field) from exc
-        except OverrideNotAllowed as exc:
-            raise Problem(
-                403, "Override not allowed", detail=str(exc), field="override.level"
-            ) from exc
+        return _screening_out(doc)
+
+    @router.put("/contacts/{contact_id}/screenings/{screening_id}")
+    async def resume_screening(
+        contact_id: str, screening_id: str, body: ScreeningCreate, who: Clinician
+    ) -> dict[str, Any]:
+        """Save more of an interrupted screen, or finish it."""
+        contact = await contact_for(contact_id, who)
+        with _screening_problems():
+            doc = await svc.resume_screening(
+                get_intake(), contact=contact, screening_id=screening_id, given=body.given(),
+                actor=who.sub, is_supervisor=who.role is Role.SUPERVISOR,
+            )  # fmt: skip
         return _screening_out(doc)
 
     @router.post("/contacts/{contact_id}/escalations", status_code=201)
@@ -174,13 +194,30 @@ def build_router(get_intake: Callable[[], Intake], verifier: TokenVerifier) -> A
     return router
 
 
+@contextlib.contextmanager
+def _screening_problems() -> Iterator[None]:
+    try:
+        yield
+    except InvalidAnswers as exc:
+        raise Problem(422, "Impossible answer set", detail=str(exc), field=exc.field) from exc
+    except OverrideNotAllowed as exc:
+        raise Problem(403, "Override not allowed", detail=str(exc), field="override.level") from exc
+    except svc.ScreeningFinished as exc:
+        raise Problem(409, "Screening is complete", detail="a new screen is a new screening",
+                      field="screening_id") from exc  # fmt: skip
+
+
 def _screening_out(doc: dict[str, Any]) -> dict[str, Any]:
     override = doc.get("override")
+    status = doc.get("status", "complete")
+    answers = doc.get("answers") or {}
     return {
-        "id": doc["_id"], "contact_id": doc["contact_id"], "level": doc["level"],
-        "computed_level": doc["computed_level"], "rule_version": doc["rule_version"],
+        "id": doc["_id"], "contact_id": doc["contact_id"], "status": status,
+        "next_question": next_question(answers) if status == "incomplete" else None,
+        "level": doc["level"], "computed_level": doc["computed_level"], "rule_version": doc["rule_version"],
         "override": {"level": override["level"], "direction": override["direction"]} if override else None,
-        "assessed_by": doc["assessed_by"], "assessed_at": _iso(doc["assessed_at"]),
+        "assessed_by": doc["assessed_by"],
+        "assessed_at": _iso(doc["assessed_at"]) if doc.get("assessed_at") else None,
     }  # fmt: skip
 
 
