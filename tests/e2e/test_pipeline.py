@@ -102,7 +102,10 @@ async def assert_exact_counts(system: System, truth: Truth) -> None:
     answered, abandoned = truth.answered, truth.abandoned
     assert all(c.session_closed for c in answered), "every answered contact was documented"
     reachable_abandoned = {c.contact_id for c in abandoned if c.reachable}
-    severe = {c.contact_id for c in answered if c.risk in ("high", "imminent")}
+    # a safety follow-up calls the caller back: only with the consent given at close
+    severe = {
+        c.contact_id for c in answered if c.risk in ("high", "imminent") and c.followup_consent
+    }
     imminent = {c.contact_id for c in answered if c.risk == "imminent"}
     followup, sessions = system.db("followup"), system.db("sessions")
 

@@ -64,6 +64,7 @@ class Contact:
     abandoned: bool
     reachable: bool
     risk: str | None = None  # none | low | moderate | high | imminent
+    followup_consent: bool = False
     session_closed: bool = False
 
 
@@ -251,8 +252,9 @@ class Simulation:
                              headers={**h, "If-Match": "0"}, ok409=True,
                              json={"warning_signs": ["not sleeping"], "people_to_ask_for_help": ["sister"],
                                    "reason_for_living": "my dog"})  # fmt: skip
+        contact.followup_consent = self.rng.random() < 0.7
         close = {"risk_level": "high" if risk == "imminent" else risk, "escalated": risk == "imminent",
-                 "followup_consent": self.rng.random() < 0.7, "caring_contacts_consent": self.rng.random() < 0.3,
+                 "followup_consent": contact.followup_consent, "caring_contacts_consent": self.rng.random() < 0.3,
                  "caring_contacts_channel": "sms"}  # fmt: skip
         await self._call(
             client,

@@ -92,10 +92,10 @@ def test_ems_confirmed_reached_completes_and_not_reached_keeps_trying() -> None:
 @pytest.mark.parametrize(
     ("risk", "escalated", "consent", "kind", "due_hours", "attempts"),
     [
-        ("high", False, False, FollowupKind.SAFETY_FOLLOW_UP, 24, 5),
-        ("low", True, False, FollowupKind.SAFETY_FOLLOW_UP, 24, 5),
-        ("moderate", False, False, FollowupKind.FOLLOW_UP, 48, 3),
-        ("low", False, True, FollowupKind.CHECK_IN, 72, 2),
+        ("high", False, True, FollowupKind.SAFETY_FOLLOW_UP, 24, 5),
+        ("low", True, True, FollowupKind.SAFETY_FOLLOW_UP, 24, 5),
+        ("moderate", False, True, FollowupKind.FOLLOW_UP, 48, 3),
+        ("low", False, True, FollowupKind.CHECK_IN, 48, 3),
     ],
 )
 def test_session_closed_rows(
@@ -107,9 +107,26 @@ def test_session_closed_rows(
     assert (spec.kind, spec.due_at - T0, spec.max_attempts) == (kind, due_hours * H, attempts)
 
 
-@pytest.mark.parametrize("risk", ["none", "low"])
-def test_no_consent_low_or_no_risk_gets_no_task(risk: str) -> None:
-    assert plan(closed(risk_level=risk), POLICY).create == []
+@pytest.mark.parametrize("risk", ["none", "low", "moderate", "high"])
+@pytest.mark.parametrize("escalated", [False, True])
+@pytest.mark.parametrize("consent", [False, True])
+@pytest.mark.parametrize("waived", [False, True])
+def test_outreach_needs_consent_unless_the_center_waives_it_for_a_safety_follow_up(
+    risk: str, escalated: bool, consent: bool, waived: bool
+) -> None:
+    policy = Policy(safety_follow_up_without_consent=waived)
+    kinds = [s.kind for s in plan(closed(risk_level=risk, escalated=escalated,
+                                         followup_consent=consent), policy).create]  # fmt: skip
+    severe = escalated or risk == "high"
+    expected = (FollowupKind.SAFETY_FOLLOW_UP if severe else FollowupKind.FOLLOW_UP
+                if risk == "moderate" else FollowupKind.CHECK_IN if risk == "low" else None)  # fmt: skip
+    allowed = consent or (severe and waived)
+    assert kinds == ([expected] if expected and allowed else [])
+
+
+def test_an_escalation_always_gets_its_ems_confirmation_consent_or_not() -> None:
+    kinds = [s.kind for s in plan(event("risk.escalated"), Policy()).create]
+    assert kinds == [FollowupKind.EMS_CONFIRMATION]
 
 
 def test_caring_contacts_follow_the_documented_cadence() -> None:
@@ -135,7 +152,7 @@ def test_replaying_an_event_plans_the_same_task_ids() -> None:
 
 
 def test_tasks_record_the_policy_version() -> None:
-    spec = only(plan(closed(risk_level="high"), POLICY).create)
+    spec = only(plan(closed(risk_level="high", followup_consent=True), POLICY).create)
     assert spec.policy_version == POLICY.version
 
 
@@ -162,7 +179,7 @@ def test_a_bad_policy_names_the_center_and_field(overrides: dict[str, Any], fiel
 
 def test_demo_profile_shrinks_time() -> None:
     demo = Policy(time_scale=1 / 720)
-    spec = only(plan(closed(risk_level="high"), demo).create)
+    spec = only(plan(closed(risk_level="high", followup_consent=True), demo).create)
     assert spec.due_at - T0 == timedelta(seconds=120)
 
 

@@ -46,7 +46,10 @@ class Policy(BaseModel):
         first_due_seconds=24 * HOUR, spacing_seconds=24 * HOUR, max_attempts=5
     )
     follow_up: Rule = Rule(first_due_seconds=48 * HOUR, spacing_seconds=24 * HOUR, max_attempts=3)
-    check_in: Rule = Rule(first_due_seconds=72 * HOUR, spacing_seconds=24 * HOUR, max_attempts=2)
+    check_in: Rule = Rule(first_due_seconds=48 * HOUR, spacing_seconds=24 * HOUR, max_attempts=3)
+    safety_follow_up_without_consent: bool = Field(
+        default=False, description="call high/imminent-risk callers back even without consent"
+    )
     caring_cadence_days: tuple[float, ...] = Field(default=CARING_CADENCE_DAYS, min_length=1)
     caring_window_seconds: float = Field(default=DAY, gt=0, description="send within, per message")
     at_risk_fraction: float = Field(default=0.75, gt=0, lt=1)
@@ -152,7 +155,7 @@ def _after_session(event: SessionClosed, policy: Policy) -> list[TaskSpec]:
         kind = FollowupKind.FOLLOW_UP
     elif data.risk_level is RiskLevel.LOW and data.followup_consent:
         kind = FollowupKind.CHECK_IN
-    if kind is not None:
+    if kind is not None and _may_reach_out(kind, consented=data.followup_consent, policy=policy):
         tasks.append(_task(policy, kind, data.contact_id, center, data.closed_at, cause=data.session_id,
                            caller=data.caller_token))  # fmt: skip
     if data.caring_contacts_consent:
@@ -162,6 +165,13 @@ def _after_session(event: SessionClosed, policy: Policy) -> list[TaskSpec]:
                                cause=f"{data.session_id}:{index}", caller=data.caller_token,
                                series_index=index))  # fmt: skip
     return tasks
+
+
+def _may_reach_out(kind: FollowupKind, *, consented: bool, policy: Policy) -> bool:
+    """Outreach to the caller needs the consent recorded at close; a center may waive it for
+    a safety follow-up (high or imminent risk). EMS confirmation is staff work: always."""
+    waived = kind is FollowupKind.SAFETY_FOLLOW_UP and policy.safety_follow_up_without_consent
+    return consented or waived
 
 
 def _task(
