@@ -162,7 +162,11 @@ async def change_task(f: Followup, task_id: str, change: Change, *, outcome: Att
             return False
         if check is not None:
             check(doc)
-        if not await _store(f, doc, *change(to_task(doc)), outcome=outcome):
+        before = to_task(doc)
+        after, happened = change(before)
+        if after == before:
+            return True  # nothing to change (a replayed request, a no-op transition)
+        if not await _store(f, doc, after, happened, outcome=outcome):
             return None
         return True
 
@@ -251,14 +255,19 @@ def _event(cls: type[Envelope], data: Any, task: Task, now: datetime, *cause: st
 
 
 async def record_attempt(
-    f: Followup, task_id: str, outcome: AttemptOutcome, center_check: Callable[[str], object]
+    f: Followup,
+    task_id: str,
+    outcome: AttemptOutcome,
+    center_check: Callable[[str], object],
+    *,
+    idempotency_key: str | None = None,
 ) -> Document:
     def check(doc: Document) -> None:
         center_check(doc["center_id"])
 
     def attempted(task: Task) -> tuple[Task, list[Happened]]:
         try:
-            return attempt(task, outcome, now=f.clock.now())
+            return attempt(task, outcome, now=f.clock.now(), key=idempotency_key)
         except TaskClosed as exc:
             raise Problem(409, "Follow-up is closed", detail=str(exc), field="followup_id") from exc
 

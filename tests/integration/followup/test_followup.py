@@ -235,3 +235,35 @@ async def test_twenty_concurrent_attempts_on_one_task_from_two_replicas_are_all_
     assert sorted({e["data"]["attempt_no"] for e in attempted}) == list(
         range(1, codes.count(201) + 1)
     )
+
+
+async def test_a_retried_attempt_with_the_same_idempotency_key_is_counted_once(
+    stack: Stack, upstream: EventBus, followup_db: AsyncDatabase[Document]
+) -> None:
+    replica = stack.replica()
+    replica.start()
+    await replica.wait_ready()
+    event = abandoned(7)
+    await upstream.publish(event)
+
+    async def task() -> Document | None:
+        return await followup_db["tasks"].find_one({"contact_id": event.data.contact_id})
+
+    task_id = (await wait_until(task, timeout=60, what="callback task"))["_id"]
+    url = f"/v1/followups/{task_id}/attempts"
+    async with httpx.AsyncClient(base_url=replica.url, headers=SUPERVISOR, timeout=30) as client:
+        key = {"Idempotency-Key": "attempt-1"}
+        first = await client.post(url, json={"outcome": "no-answer"}, headers=key)
+        retried = await asyncio.gather(
+            *(client.post(url, json={"outcome": "no-answer"}, headers=key) for _ in range(5))
+        )
+        second = await client.post(
+            url, json={"outcome": "no-answer"}, headers={"Idempotency-Key": "attempt-2"}
+        )
+    assert first.status_code == 201 and first.json()["attempts"] == 1
+    assert [r.status_code for r in retried] == [201] * 5
+    assert {r.json()["attempts"] for r in retried} == {1}
+    assert second.status_code == 201 and second.json()["attempts"] == 2
+    attempted = [e for e in await stack.followup_events(expect=1)
+                 if e["type"] == "hotline.followup.attempted.v1" and e["data"]["followup_id"] == task_id]  # fmt: skip
+    assert sorted(e["data"]["attempt_no"] for e in attempted) == [1, 2]

@@ -285,3 +285,21 @@ def test_caring_contact_is_one_message_in_its_window() -> None:
     assert task.due_at - task.created_at == timedelta(days=1)
     done, _ = attempt(task, AttemptOutcome.NO_ANSWER, now=task.created_at)
     assert done.status is Status.MISSED  # one attempt each: sent or not, the series goes on
+
+
+def test_an_attempt_sent_again_with_its_idempotency_key_counts_once() -> None:
+    task = callback_task()
+    once, happened = attempt(task, AttemptOutcome.NO_ANSWER, now=T0 + H, key="k1")
+    assert once.attempts == 1 and Happened.ATTEMPTED in happened
+    again, nothing = attempt(once, AttemptOutcome.NO_ANSWER, now=T0 + 2 * H, key="k1")
+    assert (again, nothing) == (once, [])
+    other, _ = attempt(once, AttemptOutcome.NO_ANSWER, now=T0 + 2 * H, key="k2")
+    assert other.attempts == 2
+
+
+def test_a_replayed_attempt_that_ended_the_task_is_not_refused() -> None:
+    done, _ = attempt(callback_task(), AttemptOutcome.REACHED, now=T0 + H, key="k1")
+    assert done.status is Status.COMPLETED
+    assert attempt(done, AttemptOutcome.REACHED, now=T0 + 2 * H, key="k1") == (done, [])
+    with pytest.raises(TaskClosed):
+        attempt(done, AttemptOutcome.REACHED, now=T0 + 2 * H, key="k2")

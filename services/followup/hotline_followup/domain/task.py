@@ -69,6 +69,7 @@ class Task:
     first_attempt_at: datetime | None = None
     due_fired: int = 0  # attempt number whose `due` was reported
     caller_token: str | None = None
+    attempt_keys: tuple[str, ...] = ()  # Idempotency-Keys of the attempts recorded
 
     @property
     def terminal(self) -> bool:
@@ -107,8 +108,15 @@ def fire(task: Task, *, now: datetime, fraction: float) -> tuple[Task, list[Happ
     return task, happened
 
 
-def attempt(task: Task, outcome: AttemptOutcome, *, now: datetime) -> tuple[Task, list[Happened]]:
-    """Record an attempt; the next one is scheduled by the policy's spacing, or the task ends."""
+def attempt(
+    task: Task, outcome: AttemptOutcome, *, now: datetime, key: str | None = None
+) -> tuple[Task, list[Happened]]:
+    """Record an attempt; the next one is scheduled by the policy's spacing, or the task ends.
+    An attempt sent again with the same idempotency key is the same attempt: nothing changes."""
+    if key is not None and key in task.attempt_keys:
+        return task, []
+    if key is not None:
+        task = replace(task, attempt_keys=(*task.attempt_keys, key))
     if task.terminal:
         raise TaskClosed(f"task is {task.status}")
     late: list[Happened] = []

@@ -3,7 +3,7 @@
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Header, Query
 from hotline_shared.auth import Principal, Role, TokenVerifier, bearer
 from hotline_shared.events import AttemptOutcome
 from hotline_shared.problems import Problem
@@ -50,8 +50,15 @@ def build_router(get: Callable[[], Followup], verifier: TokenVerifier) -> APIRou
         return svc.task_out(doc)
 
     @router.post("/followups/{followup_id}/attempts", status_code=201)
-    async def record_attempt(followup_id: str, body: AttemptCreate, who: Worker) -> dict[str, Any]:
-        doc = await svc.record_attempt(get(), followup_id, body.outcome, who.require_center)
+    async def record_attempt(
+        followup_id: str,
+        body: AttemptCreate,
+        who: Worker,
+        idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    ) -> dict[str, Any]:
+        """Record a call attempt; sent again with the same Idempotency-Key, it counts once."""
+        doc = await svc.record_attempt(get(), followup_id, body.outcome, who.require_center,
+                                       idempotency_key=idempotency_key)  # fmt: skip
         return svc.task_out(doc)
 
     @router.get("/sla/summary")
