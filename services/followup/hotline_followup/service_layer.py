@@ -217,13 +217,10 @@ def _happened_event(
             return _event(FollowupDue, data, task, now, "due", str(task.due_fired))
         case Happened.SLA_AT_RISK | Happened.SLA_BREACHED:
             cls = FollowupSlaAtRisk if what is Happened.SLA_AT_RISK else FollowupSlaBreached
-            return _event(
-                cls,
-                FollowupSlaData(**ids, deadline_at=task.due_at, observed_at=now),
-                task,
-                now,
-                str(what),
-            )
+            # an attempt's late breach belongs to the window that attempt closed
+            window = task.window - 1 if outcome is not None else task.window
+            data = FollowupSlaData(**ids, deadline_at=task.due_at, observed_at=now)
+            return _event(cls, data, task, now, str(what), f"window-{window}")
         case Happened.ATTEMPTED:
             assert outcome is not None
             data = FollowupAttemptedData(

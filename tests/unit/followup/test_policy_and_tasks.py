@@ -222,12 +222,36 @@ def test_a_timer_that_runs_late_reports_every_transition_in_order() -> None:
     assert happened == [Happened.SLA_AT_RISK, Happened.DUE, Happened.SLA_BREACHED]
 
 
-def test_an_attempt_inside_the_window_keeps_the_sla() -> None:
+def test_an_attempt_inside_the_window_is_within_sla_and_opens_the_next_window() -> None:
     task, _ = fire(callback_task(), now=T0 + timedelta(minutes=25), fraction=0.75)
+    assert task.sla is Sla.AT_RISK
     task, happened = attempt(task, AttemptOutcome.NO_ANSWER, now=T0 + timedelta(minutes=26))
-    assert happened == [Happened.ATTEMPTED] and task.sla is Sla.AT_RISK and within_sla(task) is True
-    task, happened = fire(task, now=T0 + 2 * H, fraction=0.75)
-    assert Happened.SLA_BREACHED not in happened
+    assert happened == [Happened.ATTEMPTED] and within_sla(task) is True
+    assert (task.sla, task.window_start, task.due_at) == (
+        Sla.ON_TRACK,
+        T0 + timedelta(minutes=26),
+        T0 + timedelta(minutes=56),
+    )
+
+
+def test_every_attempt_window_has_its_own_sla_not_only_the_first() -> None:
+    """A task idle past its next-attempt deadline goes at-risk, then breached, again."""
+    task, _ = attempt(callback_task(), AttemptOutcome.NO_ANSWER, now=T0 + timedelta(minutes=5))
+    assert next_fire_at(task, 0.75) == T0 + timedelta(minutes=5 + 22.5)
+    task, happened = fire(task, now=T0 + timedelta(minutes=5 + 22.5), fraction=0.75)
+    assert happened == [Happened.SLA_AT_RISK] and task.sla is Sla.AT_RISK
+    task, happened = fire(task, now=T0 + timedelta(minutes=35), fraction=0.75)
+    assert happened == [Happened.DUE, Happened.SLA_BREACHED] and task.sla is Sla.BREACHED
+    assert fire(task, now=T0 + 3 * H, fraction=0.75)[1] == []  # once a window
+    task, happened = attempt(task, AttemptOutcome.NO_ANSWER, now=T0 + 3 * H)
+    assert happened == [Happened.ATTEMPTED] and task.sla is Sla.ON_TRACK  # the third window
+    assert within_sla(task) is True  # the first attempt was on time: the KPI keeps that
+
+
+def test_an_attempt_after_the_window_closed_reports_that_windows_breach_first() -> None:
+    task, _ = attempt(callback_task(), AttemptOutcome.NO_ANSWER, now=T0 + timedelta(minutes=5))
+    task, happened = attempt(task, AttemptOutcome.NO_ANSWER, now=T0 + 2 * H)  # timer never ran
+    assert happened == [Happened.SLA_BREACHED, Happened.ATTEMPTED]
 
 
 def test_a_late_first_attempt_counts_as_breached_even_before_the_timer_ran() -> None:
@@ -244,7 +268,8 @@ def test_attempts_are_spaced_by_the_policy_and_exhaustion_is_missed() -> None:
         assert task.due_at == clock.now() + timedelta(minutes=30)
         clock.advance(timedelta(minutes=30))
         task, happened = fire(task, now=clock.now(), fraction=0.75)
-        assert happened == [Happened.DUE] and task.due_fired == n + 1
+        assert happened == [Happened.SLA_AT_RISK, Happened.DUE, Happened.SLA_BREACHED]
+        assert task.due_fired == n + 1
     task, happened = attempt(task, AttemptOutcome.VOICEMAIL, now=clock.now())
     assert happened == [Happened.ATTEMPTED, Happened.MISSED] and task.status is Status.MISSED
     with pytest.raises(TaskClosed):

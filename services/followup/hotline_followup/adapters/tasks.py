@@ -46,6 +46,7 @@ def to_task(doc: Document) -> Task:
         status=Status(doc["status"]), sla=Sla(doc["sla_state"]), attempts=doc["attempts"],
         first_attempt_at=doc.get("first_attempt_at"), due_fired=doc.get("due_fired", 0),
         caller_token=doc.get("caller_token"), attempt_keys=tuple(doc.get("attempt_keys", ())),
+        first_attempt_in_sla=doc.get("first_attempt_in_sla"),
     )  # fmt: skip
 
 
@@ -62,7 +63,7 @@ def task_fields(task: Task, fraction: float) -> Document:
         "attempts": task.attempts, "first_attempt_at": task.first_attempt_at,
         "first_attempt_seconds": first_seconds, "due_fired": task.due_fired,
         "caller_token": task.caller_token, "next_fire_at": next_fire_at(task, fraction),
-        "attempt_keys": list(task.attempt_keys),
+        "attempt_keys": list(task.attempt_keys), "first_attempt_in_sla": task.first_attempt_in_sla,
         "metrics": metric_entries({
             "tasks": 1, "attempted_first": 1 if first is not None else None,
             "first_in_sla": 1 if first else None, "completed": 1 if task.status is Status.COMPLETED else None,

@@ -1,6 +1,8 @@
 """A follow-up task: scheduled → due → attempted (n) → completed | missed | cancelled,
-and its SLA: on-track → at-risk (75% of the first window gone, no attempt) → breached
-(window gone). Pure: time is a parameter; each transition is reported once."""
+and its SLA for every attempt window, not only the first: on-track → at-risk (75% of the
+window gone, no attempt in it) → breached (window gone); an attempt opens the next window
+(on-track again). Pure: time is a parameter; each transition is reported once per window.
+The first-attempt KPI keeps whether the first attempt came inside the first window."""
 
 from __future__ import annotations
 
@@ -70,6 +72,12 @@ class Task:
     due_fired: int = 0  # attempt number whose `due` was reported
     caller_token: str | None = None
     attempt_keys: tuple[str, ...] = ()  # Idempotency-Keys of the attempts recorded
+    first_attempt_in_sla: bool | None = None
+
+    @property
+    def window(self) -> int:
+        """Which attempt window the task is in (0: before the first attempt)."""
+        return self.attempts
 
     @property
     def terminal(self) -> bool:
@@ -84,25 +92,25 @@ def next_fire_at(task: Task, fraction: float) -> datetime | None:
     if task.terminal:
         return None
     candidates = []
-    if task.attempts == 0 and task.sla is Sla.ON_TRACK:
+    if task.sla is Sla.ON_TRACK:
         candidates.append(task.at_risk_at(fraction))
-    if task.due_fired < task.attempts + 1 or (task.attempts == 0 and task.sla is not Sla.BREACHED):
+    if task.due_fired < task.attempts + 1 or task.sla is not Sla.BREACHED:
         candidates.append(task.due_at)
     return min(candidates) if candidates else None
 
 
 def fire(task: Task, *, now: datetime, fraction: float) -> tuple[Task, list[Happened]]:
-    """Apply every timer that has come due by `now`, in order, each at most once."""
+    """Apply every timer that has come due by `now`, in order, each at most once a window."""
     if task.terminal:
         return task, []
     happened: list[Happened] = []
-    if task.attempts == 0 and task.sla is Sla.ON_TRACK and now >= task.at_risk_at(fraction):
+    if task.sla is Sla.ON_TRACK and now >= task.at_risk_at(fraction):
         task = replace(task, sla=Sla.AT_RISK)
         happened.append(Happened.SLA_AT_RISK)
     if now >= task.due_at and task.due_fired < task.attempts + 1:
         task = replace(task, status=Status.DUE, due_fired=task.attempts + 1)
         happened.append(Happened.DUE)
-    if task.attempts == 0 and task.sla is not Sla.BREACHED and now >= task.due_at:
+    if task.sla is not Sla.BREACHED and now >= task.due_at:
         task = replace(task, sla=Sla.BREACHED)
         happened.append(Happened.SLA_BREACHED)
     return task, happened
@@ -120,10 +128,14 @@ def attempt(
     if task.terminal:
         raise TaskClosed(f"task is {task.status}")
     late: list[Happened] = []
-    if task.attempts == 0 and task.sla is not Sla.BREACHED and now >= task.due_at:
+    if task.sla is not Sla.BREACHED and now >= task.due_at:
         task, late = replace(task, sla=Sla.BREACHED), [Happened.SLA_BREACHED]  # timer not run yet
     attempts = task.attempts + 1
-    task = replace(task, attempts=attempts, first_attempt_at=task.first_attempt_at or now)
+    first_in_sla = task.first_attempt_in_sla
+    if first_in_sla is None:
+        first_in_sla = task.sla is not Sla.BREACHED
+    task = replace(task, attempts=attempts, first_attempt_at=task.first_attempt_at or now,
+                   first_attempt_in_sla=first_in_sla)  # fmt: skip
     if outcome in ENDS_COMPLETED:
         return replace(task, status=Status.COMPLETED), [
             *late,
@@ -133,7 +145,8 @@ def attempt(
     exhausted = task.max_attempts is not None and attempts >= task.max_attempts
     if outcome in ENDS_MISSED or exhausted:
         return replace(task, status=Status.MISSED), [*late, Happened.ATTEMPTED, Happened.MISSED]
-    again = replace(task, status=Status.ATTEMPTED, window_start=now, due_at=now + task.spacing)
+    again = replace(task, status=Status.ATTEMPTED, window_start=now, due_at=now + task.spacing,
+                    sla=Sla.ON_TRACK)  # the next window  # fmt: skip
     return again, [*late, Happened.ATTEMPTED]
 
 
@@ -153,6 +166,4 @@ def complete(task: Task) -> tuple[Task, list[Happened]]:
 
 def within_sla(task: Task) -> bool | None:
     """Whether the first attempt came inside the first window (None: not attempted yet)."""
-    if task.first_attempt_at is None:
-        return None
-    return task.sla is not Sla.BREACHED
+    return task.first_attempt_in_sla
