@@ -28,6 +28,7 @@ SAMPLE_DATA: dict[str, dict[str, Any]] = {
     "hotline.contact.transferred.v1": {**_CONTACT, "to_center_id": "center-02", "leg": 1},
     "hotline.contact.ended.v1": {**_CONTACT, "answered_at": T0.isoformat()},
     "hotline.contact.abandoned.v1": {**_CONTACT, "queued_at": T0.isoformat()},
+    "hotline.contact.failed.v1": {**_CONTACT, "reason": "queue-full"},
     "hotline.risk.assessed.v1": {
         "contact_id": CONTACT_ID,
         "screening_id": "s-1",

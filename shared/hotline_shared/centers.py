@@ -22,6 +22,9 @@ class Center(BaseModel):
     alert_webhook_url: str | None = None
     alert_webhook_secret: SecretStr | None = None
     policy: dict[str, Any] = Field(default_factory=dict, description="policy overrides")
+    short_abandon_seconds: float = Field(
+        default=5, ge=0, description="a caller who leaves the queue sooner is a short abandon"
+    )
 
 
 class CentersFileError(ValueError):

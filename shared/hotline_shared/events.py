@@ -106,6 +106,17 @@ class ContactEndedData(ContactData):
 
 class ContactAbandonedData(ContactData):
     queued_at: AwareDatetime | None = None
+    short: bool = Field(
+        default=False,
+        description="left within the center's short-abandon threshold: counted apart, no callback",
+    )
+
+
+class ContactFailedData(ContactData):
+    """The caller never reached a counselor through no choice of theirs (queue full, a
+    provider or system error): not an abandonment, no callback, counted apart."""
+
+    reason: str = Field(min_length=1, max_length=64)
 
 
 class RiskOverride(Frozen):
@@ -266,6 +277,11 @@ class ContactAbandoned(Envelope):
     data: ContactAbandonedData
 
 
+class ContactFailed(Envelope):
+    type: Literal["hotline.contact.failed.v1"] = "hotline.contact.failed.v1"
+    data: ContactFailedData
+
+
 class RiskAssessed(Envelope):
     type: Literal["hotline.risk.assessed.v1"] = "hotline.risk.assessed.v1"
     data: RiskAssessedData
@@ -337,7 +353,7 @@ EVENT_TYPES: dict[str, type[Envelope]] = {
     cls.model_fields["type"].default: cls
     for cls in (
         ContactStarted, ContactQueued, ContactAnswered, ContactTransferred, ContactEnded,
-        ContactAbandoned, RiskAssessed, RiskEscalated, RiskEmsConfirmed, SessionOpened,
+        ContactAbandoned, ContactFailed, RiskAssessed, RiskEscalated, RiskEmsConfirmed, SessionOpened,
         SessionClosed, SessionDocumentationOverdue, FollowupScheduled, FollowupDue,
         FollowupAttempted, FollowupCompleted, FollowupMissed, FollowupSlaAtRisk,
         FollowupSlaBreached,

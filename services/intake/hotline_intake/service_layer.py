@@ -18,6 +18,8 @@ from hotline_shared.events import (
     ContactData,
     ContactEnded,
     ContactEndedData,
+    ContactFailed,
+    ContactFailedData,
     ContactQueued,
     ContactQueuedData,
     ContactStarted,
@@ -48,6 +50,7 @@ from hotline_intake.domain.contact import (
     Milestone,
     Observation,
     abandoned_at,
+    is_short_abandon,
     new_contact,
     observe,
     settle,
@@ -63,6 +66,7 @@ from hotline_intake.domain.triage import (
 )
 
 SOURCE = "hotline/intake"
+DEFAULT_SHORT_ABANDON_SECONDS = 5.0
 
 
 @dataclass
@@ -108,10 +112,12 @@ async def record_observation(intake: Intake, center: Center, obs: Observation) -
         if stored is not None and new_state == state:
             return []  # a provider retry: recorded already (the flush below mends a lost publish)
         caller = _caller(intake, center, contact_id, obs, stored.caller if stored else None)
-        events = [_contact_event(center.id, new_state, m, caller, now) for m in emit]
+        short = center.short_abandon_seconds
+        events = [_contact_event(center.id, new_state, m, caller, now, short) for m in emit]
         saved = await intake.contacts.save(
             new_state, center_id=center.id, expected_version=stored.version if stored else None,
             caller=caller, events=events, now=now, settle_after=intake.settle_after,
+            short_abandon_seconds=short,
         )  # fmt: skip
         return emit if saved else None
 
@@ -135,10 +141,15 @@ async def _settle_one(intake: Intake, contact_id: str) -> int:
         return 0
     now = intake.clock.now()
     new_state, emit = settle(stored.state, now=now, settle_after=intake.settle_after)
-    events = [_contact_event(stored.center_id, new_state, m, stored.caller, now) for m in emit]
+    center = intake.centers.get(stored.center_id)
+    short = center.short_abandon_seconds if center else DEFAULT_SHORT_ABANDON_SECONDS
+    events = [
+        _contact_event(stored.center_id, new_state, m, stored.caller, now, short) for m in emit
+    ]
     if not await intake.contacts.save(
         new_state, center_id=stored.center_id, expected_version=stored.version,
         caller=stored.caller, events=events, now=now, settle_after=intake.settle_after,
+        short_abandon_seconds=short,
     ):  # fmt: skip
         return 0  # changed meanwhile (another replica, a webhook): the next round settles it
     await intake.outbox("contacts").flush(contact_id)
@@ -161,8 +172,9 @@ def _caller(
 
 
 def _contact_event(
-    center_id: str, state: ContactState, milestone: Milestone, caller: Caller, now: datetime
-) -> Envelope:
+    center_id: str, state: ContactState, milestone: Milestone, caller: Caller, now: datetime,
+    short_abandon_seconds: float,
+) -> Envelope:  # fmt: skip
     times = state.times
     occurred = abandoned_at(state) if milestone is Milestone.ABANDONED else times[milestone]
     common: dict[str, Any] = {
@@ -187,7 +199,14 @@ def _contact_event(
         case Milestone.ENDED:
             cls, data = ContactEnded, ContactEndedData(**common, answered_at=answered)
         case Milestone.ABANDONED:
-            cls, data = ContactAbandoned, ContactAbandonedData(**common, queued_at=queued)
+            short = is_short_abandon(state, short_abandon_seconds)
+            cls, data = (
+                ContactAbandoned,
+                ContactAbandonedData(**common, queued_at=queued, short=short),
+            )
+        case Milestone.FAILED:
+            cls = ContactFailed
+            data = ContactFailedData(**common, reason=state.failure or "unknown")
     return new_event(cls, data=data, center_id=center_id, source=SOURCE, time=now,
                      cause=(state.contact_id,))  # fmt: skip
 
@@ -404,6 +423,19 @@ async def release_caller_number(
 async def operations_kpis(
     intake: Intake, *, center_id: str, since: datetime, until: datetime
 ) -> dict[str, Any]:
+    """Contact-center KPIs for contacts queued in [since, until) (reference/kpis.md):
+
+    - offered: contacts that reached the queue;
+    - answered: connected to a counselor;
+    - abandoned: left the queue before an answer, short abandons excluded;
+    - short abandons: left within the center's threshold (default 5 s): counted apart;
+    - failed: never reached a counselor through no choice of theirs (queue full, errors);
+    - answer rate = answered / offered; abandonment rate = abandoned / offered;
+    - ASA = mean(answered_at - queued_at) over answered;
+    - service level = answered within T s / (offered - short abandons);
+    - AHT = mean(ended_at - answered_at) over answered and ended;
+    - rollover rate = transferred / offered.
+    """
     match = {"center_id": center_id, "queued_at": {"$gte": since, "$lt": until}}
     sums = await intake.contacts.kpi_sums(match)
     within = await intake.contacts.count(
@@ -411,14 +443,17 @@ async def operations_kpis(
     )
     offered, answered = sums.get("offered", 0), sums.get("answered", 0)
     abandoned, handled = sums.get("abandoned", 0), sums.get("handled", 0)
+    short = sums.get("short_abandoned", 0)
     return {
         "center_id": center_id, "since": since, "until": until,
         "offered": int(offered), "answered": int(answered), "abandoned": int(abandoned),
+        "short_abandoned": int(short), "failed": int(sums.get("failed", 0)),
         "transferred": int(sums.get("transferred", 0)),
         "answer_rate": ratio(answered, offered), "abandonment_rate": ratio(abandoned, offered),
         "rollover_rate": ratio(sums.get("transferred", 0), offered),
         "average_speed_to_answer_seconds": ratio(sums.get("wait_s", 0), answered),
-        "service_level": ratio(within, offered),
+        "average_time_to_abandon_seconds": ratio(sums.get("abandon_wait_s", 0), abandoned),
+        "service_level": ratio(within, offered - short),
         "service_level_threshold_seconds": intake.service_level_seconds,
         "average_handle_time_seconds": ratio(sums.get("handle_s", 0), handled),
     }  # fmt: skip

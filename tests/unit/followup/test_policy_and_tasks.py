@@ -328,3 +328,11 @@ def test_a_replayed_attempt_that_ended_the_task_is_not_refused() -> None:
     assert attempt(done, AttemptOutcome.REACHED, now=T0 + 2 * H, key="k1") == (done, [])
     with pytest.raises(TaskClosed):
         attempt(done, AttemptOutcome.REACHED, now=T0 + 2 * H, key="k2")
+
+
+def test_short_abandons_and_failed_contacts_get_no_callback() -> None:
+    assert plan(event("contact.abandoned", short=True), POLICY).create == []
+    assert plan(event("contact.failed"), POLICY).create == []
+    assert [s.kind for s in plan(event("contact.abandoned", short=False), POLICY).create] == [
+        FollowupKind.CALLBACK
+    ]

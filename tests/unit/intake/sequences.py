@@ -170,3 +170,22 @@ def ari(cid: str) -> list[dict[str, Any]]:
             "cause": 16,
         },
     ]
+
+
+def twilio_failed(sid: str = "CA-failed", result: str = "queue-full") -> list[dict[str, str]]:
+    return [
+        twilio_status(sid, "ringing", 0, 0),
+        twilio_status(sid, "in-progress", 1, 2),
+        twilio_queue(sid, result, 0),
+        twilio_status(sid, "completed", 2, 3),
+    ]
+
+
+def connect_failed(cid: str = "connect-failed") -> list[dict[str, Any]]:
+    last = connect_event(cid, "DISCONNECTED", 20, 3, queued=True, ended_at=20)
+    last["detail"]["disconnectReason"] = "TELECOM_PROBLEM"
+    return [
+        connect_event(cid, "INITIATED", 0, 1),
+        connect_event(cid, "QUEUED", 3, 2, queued=True),
+        last,
+    ]

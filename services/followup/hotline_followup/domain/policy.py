@@ -127,8 +127,8 @@ def plan(event: Envelope, policy: Policy) -> Plan:
     center = event.centerid
     if isinstance(event, ContactAbandoned):
         data = event.data
-        if not data.caller_reachable:
-            return Plan()
+        if not data.caller_reachable or data.short:
+            return Plan()  # no number; or hung up within seconds: not a caller who waited
         return Plan(create=[_task(policy, FollowupKind.CALLBACK, data.contact_id, center,
                                   data.occurred_at, cause=data.contact_id, caller=data.caller_token)])  # fmt: skip
     if isinstance(event, ContactAnswered):

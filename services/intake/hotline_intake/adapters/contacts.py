@@ -15,8 +15,9 @@ from pymongo.asynchronous.collection import AsyncCollection
 from hotline_intake.domain.contact import (
     ContactState,
     Milestone,
-    abandoned_at,
+    abandon_wait_seconds,
     handle_seconds,
+    is_short_abandon,
     wait_seconds,
 )
 
@@ -61,13 +62,20 @@ def to_state(doc: Document) -> ContactState:
         outcome_final=doc.get("outcome_final", False),
         counselor_id=doc.get("counselor_id"),
         to_center_id=doc.get("to_center_id"),
+        failure=doc.get("failure"),
     )
 
 
-def _state_fields(state: ContactState, *, now: datetime, settle_after: timedelta) -> Document:
+def _state_fields(
+    state: ContactState, *, now: datetime, settle_after: timedelta, short_abandon_seconds: float
+) -> Document:
+    """The stored state, and its contribution to the KPIs (definitions in service_layer)."""
     times = state.times
     answered = Milestone.ANSWERED in state.emitted
-    abandoned = Milestone.ABANDONED in state.emitted
+    left = Milestone.ABANDONED in state.emitted
+    short = left and is_short_abandon(state, short_abandon_seconds)
+    abandoned = left and not short
+    failed = Milestone.FAILED in state.emitted
     unsettled = not state.terminal and bool(set(times) - set(state.emitted))
     wait = wait_seconds(state) if answered else None
     return {
@@ -85,6 +93,8 @@ def _state_fields(state: ContactState, *, now: datetime, settle_after: timedelta
         "outcome_final": state.outcome_final,
         "counselor_id": state.counselor_id,
         "to_center_id": state.to_center_id,
+        "failure": state.failure,
+        "short_abandon": short,
         "queued_at": times.get(Milestone.QUEUED),
         "wait_s": wait,
         "settle_due_at": now + settle_after if unsettled else None,
@@ -93,19 +103,16 @@ def _state_fields(state: ContactState, *, now: datetime, settle_after: timedelta
                 "offered": 1 if Milestone.QUEUED in times else None,
                 "answered": 1 if answered else None,
                 "abandoned": 1 if abandoned else None,
+                "short_abandoned": 1 if short else None,
+                "failed": 1 if failed else None,
                 "transferred": 1 if Milestone.TRANSFERRED in state.emitted else None,
                 "wait_s": wait,
                 "handled": 1 if answered and Milestone.ENDED in times else None,
                 "handle_s": handle_seconds(state) if answered else None,
-                "abandon_wait_s": _abandon_wait(state) if abandoned else None,
+                "abandon_wait_s": abandon_wait_seconds(state) if abandoned else None,
             }
         ),
     }
-
-
-def _abandon_wait(state: ContactState) -> float | None:
-    queued, left = state.times.get(Milestone.QUEUED), abandoned_at(state)
-    return (left - queued).total_seconds() if queued and left else None
 
 
 class ContactStore:
@@ -131,9 +138,11 @@ class ContactStore:
         events: list[Envelope],
         now: datetime,
         settle_after: timedelta,
+        short_abandon_seconds: float = 5.0,
     ) -> bool:
         """Write state and its events in one document write; False on a concurrent change."""
-        fields = _state_fields(state, now=now, settle_after=settle_after)
+        fields = _state_fields(state, now=now, settle_after=settle_after,
+                               short_abandon_seconds=short_abandon_seconds)  # fmt: skip
         fields |= {
             "caller_token": caller.token,
             "caller_number": caller.number_ciphertext,

@@ -17,6 +17,11 @@ says so is decided in its parser (adapters/), where the rule is written down: Tw
 QueueResult=hangup; Amazon Connect DISCONNECTED with queueInfo and no connected-to-agent
 timestamp; Genesys acd.end acdOutcome=ABANDON; PBX bridges post an explicit "abandoned".
 An abandoned contact is terminal: it emits no `ended`.
+
+Failed means the caller never reached a counselor through no choice of theirs: Twilio
+QueueResult=queue-full|error|system-error, Amazon Connect DISCONNECTED for a
+TELECOM_PROBLEM before an agent, a PBX bridge's explicit "failed". A failed contact is
+terminal too, is never an abandonment (no callback) and is counted apart.
 """
 
 from __future__ import annotations
@@ -35,11 +40,15 @@ class Milestone(StrEnum):
     QUEUED = "queued"
     ANSWERED = "answered"
     ABANDONED = "abandoned"
+    FAILED = "failed"
     TRANSFERRED = "transferred"
     ENDED = "ended"
 
 
-ORDER = tuple(Milestone)  # canonical emission order (answered and abandoned exclude each other)
+ORDER = tuple(
+    Milestone
+)  # canonical emission order (answered, abandoned, failed exclude each other)
+TERMINAL = (Milestone.ABANDONED, Milestone.FAILED)
 
 
 @dataclass(frozen=True)
@@ -59,6 +68,7 @@ class Observation:
     caller_withheld: bool = False
     counselor_id: str | None = None
     to_center_id: str | None = None
+    failure: str | None = None  # why the contact failed (the provider's word), with FAILED
 
 
 @dataclass(frozen=True)
@@ -77,6 +87,7 @@ class ContactState:
     outcome_final: bool = False
     counselor_id: str | None = None
     to_center_id: str | None = None
+    failure: str | None = None
 
     @property
     def status(self) -> Milestone | None:
@@ -96,11 +107,12 @@ def new_contact(contact_id: str, obs: Observation) -> ContactState:
     )
 
 
-# A milestone that implies another: a counselor answers, and a caller abandons or is
+# A milestone that implies another: a counselor answers, and a caller abandons, fails or is
 # transferred, only from the queue.
 IMPLIES = {
     Milestone.ANSWERED: Milestone.QUEUED,
     Milestone.ABANDONED: Milestone.QUEUED,
+    Milestone.FAILED: Milestone.QUEUED,  # every provider reports failure at the queue
     Milestone.TRANSFERRED: Milestone.QUEUED,
 }
 
@@ -159,18 +171,21 @@ def _ready(
     settle_after: timedelta,
 ) -> bool:
     times = state.times
-    if Milestone.ABANDONED in emitted:
+    if any(m in emitted for m in TERMINAL):
         return False  # terminal
     match milestone:
         case Milestone.STARTED:
             return bool(times)
         case Milestone.ABANDONED:
             return _abandoned(state, now, settle_after) and Milestone.ANSWERED not in emitted
+        case Milestone.FAILED:
+            return Milestone.FAILED in times and Milestone.ANSWERED not in times
         case Milestone.ENDED:
             return (
                 Milestone.ENDED in times
                 and _settled(state, now, settle_after)
                 and not (_abandoned(state, now, settle_after))
+                and not _failed(state)
             )
         case _:
             return milestone in times
@@ -183,6 +198,7 @@ def _settled(state: ContactState, now: datetime, settle_after: timedelta) -> boo
         state.outcome_final
         or Milestone.ANSWERED in times
         or Milestone.ABANDONED in times
+        or Milestone.FAILED in times
         or Milestone.TRANSFERRED in times
         or (Milestone.ENDED in times and now >= _noticed(state, Milestone.ENDED) + settle_after)
     )
@@ -198,7 +214,7 @@ def _abandoned(state: ContactState, now: datetime, settle_after: timedelta) -> b
     """Left the queue before any counselor answered: said so by the provider, or inferred
     when a queued contact ended, settled, with no answer and no transfer."""
     times = state.times
-    if Milestone.ANSWERED in times:
+    if Milestone.ANSWERED in times or Milestone.FAILED in times:
         return False
     if Milestone.ABANDONED in times:
         return True
@@ -208,6 +224,24 @@ def _abandoned(state: ContactState, now: datetime, settle_after: timedelta) -> b
         and Milestone.TRANSFERRED not in times
         and _settled(state, now, settle_after)
     )
+
+
+def _failed(state: ContactState) -> bool:
+    return Milestone.FAILED in state.times and Milestone.ANSWERED not in state.times
+
+
+def is_short_abandon(state: ContactState, threshold_seconds: float) -> bool:
+    """A caller who left the queue within the center's threshold (default 5 s): counted
+    apart from abandons, and no callback (they hung up before anyone could answer)."""
+    wait = abandon_wait_seconds(state)
+    return wait is not None and wait < threshold_seconds
+
+
+def abandon_wait_seconds(state: ContactState) -> float | None:
+    queued, left = state.times.get(Milestone.QUEUED), abandoned_at(state)
+    if state.queue_wait_seconds is not None:
+        return state.queue_wait_seconds  # Twilio says how long the caller waited
+    return (left - queued).total_seconds() if queued and left else None
 
 
 def abandoned_at(state: ContactState) -> datetime | None:
@@ -248,6 +282,7 @@ def _merge(state: ContactState, obs: Observation, *, now: datetime) -> ContactSt
         outcome_final=state.outcome_final or obs.outcome_final,
         counselor_id=state.counselor_id or obs.counselor_id,
         to_center_id=state.to_center_id or obs.to_center_id,
+        failure=state.failure or obs.failure,
     )
 
 

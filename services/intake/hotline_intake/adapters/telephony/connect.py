@@ -37,6 +37,10 @@ def lower_keys(value: Any) -> Any:
     return value
 
 
+# disconnectReason values that mean the system, not the caller, ended a queued contact
+FAILURE_REASONS = frozenset({"TELECOM_PROBLEM"})
+
+
 def parse(body: Any, *, received_at: datetime) -> Observation | None:
     """An EventBridge envelope → an observation; None for events that say nothing we track."""
     if not isinstance(body, dict):
@@ -74,7 +78,10 @@ def parse(body: Any, *, received_at: datetime) -> Observation | None:
         case "DISCONNECTED" | "COMPLETED":
             ended = _time(detail.get("disconnecttimestamp"), "detail.disconnectTimestamp")
             times[Milestone.ENDED] = ended or occurred
-            if queued_at and not answered_at:
+            failure = str(detail.get("disconnectreason", "")).upper()
+            if queued_at and not answered_at and failure in FAILURE_REASONS:
+                times[Milestone.FAILED] = times[Milestone.ENDED]  # the line failed the caller
+            elif queued_at and not answered_at:
                 times[Milestone.ABANDONED] = times[Milestone.ENDED]
             final = True
         case _:
@@ -92,6 +99,9 @@ def parse(body: Any, *, received_at: datetime) -> Observation | None:
         outcome_final=final,
         caller_number=number if isinstance(number, str) and number else None,
         counselor_id=agent.get("agentarn") if isinstance(agent.get("agentarn"), str) else None,
+        failure=f"connect-{str(detail.get('disconnectreason')).lower()}"
+        if Milestone.FAILED in times
+        else None,
     )
 
 

@@ -5,8 +5,9 @@ A small forwarder next to a PBX maps each native event with the function here an
 the result to POST /v1/telephony/events/{center_id}, signed:
 `X-Hotline-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>` (5-minute window).
 
-Abandonment: Genesys says it (acd.end acdOutcome=ABANDON); Asterisk app_queue says it
-(AMI QueueCallerAbandon). For ARI and ESL, which have no queue semantics of their own, the
+Abandonment: Genesys says it (acd.end acdOutcome=ABANDON, unless disconnectType=system or
+error: then the contact failed); Asterisk app_queue says it (AMI QueueCallerAbandon); a
+bridge may post an explicit `failed` with its reason. For ARI and ESL, which have no queue semantics of their own, the
 contact state machine infers it: queued, ended, never answered.
 """
 
@@ -40,6 +41,9 @@ class PbxEvent(BaseModel):
     answered: bool | None = Field(
         default=None, description="on `ended`: whether a counselor ever answered, if known"
     )
+    failure: str | None = Field(
+        default=None, max_length=64, description="on `failed`: why (e.g. queue-full, error)"
+    )
 
     def observation(self) -> Observation:
         return Observation(
@@ -54,6 +58,7 @@ class PbxEvent(BaseModel):
             caller_withheld=self.caller_withheld,
             counselor_id=self.counselor_id,
             to_center_id=self.to_center_id,
+            failure=(self.failure or "pbx-failure") if self.kind is Milestone.FAILED else None,
         )
 
 
@@ -140,6 +145,8 @@ def from_esl(headers: dict[str, str]) -> PbxEvent | None:
                   caller_number=number or None)  # fmt: skip
 
 
+# The system, not the caller, ended a queued conversation: failed, not abandoned.
+GENESYS_FAILURES = frozenset({"system", "error"})
 GENESYS_OUTCOMES = {"ANSWERED": Milestone.ANSWERED, "ABANDON": Milestone.ABANDONED,
                     "FLOW_OUT": Milestone.TRANSFERRED}  # fmt: skip
 
@@ -152,12 +159,15 @@ def from_genesys(topic: str, body: dict[str, Any]) -> PbxEvent | None:
     when = _iso(body["eventTime"])
     kind = {"customer.start": Milestone.STARTED, "acd.start": Milestone.QUEUED,
             "customer.end": Milestone.ENDED}.get(suffix)  # fmt: skip
+    failure = None
     if suffix == "acd.end":
         kind = GENESYS_OUTCOMES.get(body.get("acdOutcome", ""))
+        if kind is Milestone.ABANDONED and body.get("disconnectType") in GENESYS_FAILURES:
+            kind, failure = Milestone.FAILED, f"genesys-{body['disconnectType']}"
     if kind is None or not call_id:
         return None
     channel = Channel.VOICE if body.get("mediaType") == "VOICE" else Channel.CHAT
     number = body.get("ani") if kind is Milestone.STARTED else None
     return _event("genesys", f"{suffix}:{body.get('participantId', '')}:{call_id}", call_id, kind,
                   when, channel=channel, caller_number=(number or "").removeprefix("tel:") or None,
-                  counselor_id=body.get("answeredUserId"))  # fmt: skip
+                  counselor_id=body.get("answeredUserId"), failure=failure)  # fmt: skip

@@ -85,6 +85,9 @@ def parse(form: Mapping[str, str], *, received_at: datetime) -> Observation | No
     raise TwilioPayloadError("CallStatus", f"unknown CallStatus {status!r}")
 
 
+FAILURE_RESULTS = frozenset({"queue-full", "error", "system-error"})
+
+
 def _queue_result(
     form: Mapping[str, str], occurred: datetime, common: dict[str, Any]
 ) -> Observation:
@@ -107,8 +110,12 @@ def _queue_result(
         bridged = result == "redirected-from-bridged"
         return Observation(key=key, occurred_at=occurred, queue_wait_seconds=wait, bridged=bridged,
                            times={Milestone.TRANSFERRED: occurred}, **common)  # fmt: skip
-    # queue-full, error, system-error: the caller never reached a counselor through no
-    # choice of theirs; recorded, and the contact ends without an abandonment.
+    if result in FAILURE_RESULTS:
+        # the caller never reached a counselor through no choice of theirs: failed, not
+        # abandoned (no callback), counted apart
+        return Observation(key=key, occurred_at=occurred, times={Milestone.FAILED: occurred},
+                           failure=result, outcome_final=True, **common)  # fmt: skip
+    # leave, redirected: the application took the caller out of the queue on purpose
     return Observation(key=key, occurred_at=occurred, times={Milestone.ENDED: occurred},
                        outcome_final=True, **common)  # fmt: skip
 

@@ -1,0 +1,85 @@
+"""Queue-full failures and short abandons through intake and follow-up: no callbacks, and
+the KPIs count them apart."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from hotline_shared.events import CONTACTS_TOPIC
+from hotline_shared.ids import contact_id_for
+from hotline_shared.mongo import make_client
+from hotline_shared.settings import KafkaSettings, MongoSettings
+
+from tests.conftest import token_for
+from tests.integration.followup.test_followup import caught_up
+from tests.integration.intake.test_telephony import CENTER, post_twilio
+from tests.support import ServiceProcess, unique, wait_until
+from tests.unit.intake import sequences as seq
+
+pytestmark = pytest.mark.integration
+SUPERVISOR = {"Authorization": f"Bearer {token_for('supervisor', [CENTER], 'supervisor-2')}"}
+
+
+@pytest.fixture
+async def services(tmp_path: Path) -> AsyncIterator[dict[str, ServiceProcess]]:
+    prefix = unique("t")
+    env = {"HOTLINE_KAFKA_TOPIC_PREFIX": f"{prefix}.", "HOTLINE_MONGODB_DATABASE_PREFIX": f"{prefix}_",
+           "HOTLINE_FOLLOWUP_GROUP_ID": f"{prefix}-followup"}  # fmt: skip
+    started = {name: ServiceProcess(name, env, tmp_path) for name in ("intake", "followup")}
+    for service in started.values():
+        service.start()
+    try:
+        for service in started.values():
+            await service.wait_ready()
+        yield started
+    finally:
+        for service in started.values():
+            service.stop()
+
+
+def abandoned_after(sid: str, wait: int) -> list[dict[str, str]]:
+    return [seq.twilio_status(sid, "in-progress", 0, 0), seq.twilio_queue(sid, "hangup", wait),
+            seq.twilio_status(sid, "completed", 1, wait + 1)]  # fmt: skip
+
+
+async def test_queue_full_and_short_abandons_get_no_callback_and_count_apart(
+    services: dict[str, ServiceProcess],
+) -> None:
+    intake, followup = services["intake"], services["followup"]
+    kafka = KafkaSettings(topic_prefix=intake.env["HOTLINE_KAFKA_TOPIC_PREFIX"])
+    mongo = MongoSettings(database_prefix=intake.env["HOTLINE_MONGODB_DATABASE_PREFIX"])
+    sids = {"failed": unique("CA"), "short": unique("CA"), "abandoned": unique("CA")}
+    async with httpx.AsyncClient(base_url=intake.url, timeout=10) as client:
+        for form in seq.twilio_failed(sids["failed"], result="queue-full"):
+            assert (await post_twilio(client, form)).status_code == 200
+        for form in abandoned_after(sids["short"], wait=2):
+            assert (await post_twilio(client, form)).status_code == 200
+        for form in abandoned_after(sids["abandoned"], wait=45):
+            assert (await post_twilio(client, form)).status_code == 200
+    ids = {k: contact_id_for("twilio", sid) for k, sid in sids.items()}
+    client_db = make_client(mongo)
+    try:
+        tasks = client_db[f"{mongo.database_prefix}hotline_followup"]["tasks"]
+
+        async def callback_made() -> bool:
+            return await tasks.count_documents({"contact_id": ids["abandoned"]}) == 1
+
+        await wait_until(callback_made, timeout=60, what="the real abandon's callback")
+        group = f"{followup.env['HOTLINE_FOLLOWUP_GROUP_ID']}.{CONTACTS_TOPIC}"
+        await wait_until(lambda: caught_up(kafka, group, kafka.topic_prefix + CONTACTS_TOPIC),
+                         timeout=60, what="follow-up consumed every contact event")  # fmt: skip
+        made: list[Any] = [d async for d in tasks.find({}, {"contact_id": 1, "kind": 1})]
+    finally:
+        await client_db.close()
+    assert [(d["contact_id"], d["kind"]) for d in made] == [(ids["abandoned"], "callback")]
+    async with httpx.AsyncClient(base_url=intake.url, timeout=10, headers=SUPERVISOR) as client:
+        kpis = (await client.get("/v1/kpis/operations", params={
+            "center_id": CENTER, "since": "2026-11-27T17:00:00Z", "until": "2026-11-27T19:00:00Z",
+        })).json()  # fmt: skip
+    assert (kpis["failed"], kpis["short_abandoned"], kpis["abandoned"]) == (1, 1, 1)
+    assert kpis["offered"] == 3 and kpis["answered"] == 0
+    assert kpis["average_time_to_abandon_seconds"] == 45.0

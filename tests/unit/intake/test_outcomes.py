@@ -1,0 +1,94 @@
+"""Telephony outcomes classified truthfully: failed contacts and short abandons."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+from hotline_intake.adapters.telephony import connect, pbx, twilio
+from hotline_intake.domain.contact import (
+    Milestone,
+    Observation,
+    abandon_wait_seconds,
+    is_short_abandon,
+    new_contact,
+    observe,
+    settle,
+)
+
+from tests.unit.intake import sequences as seq
+
+M = Milestone
+
+
+def run(obs: list[Observation]) -> tuple[list[Milestone], str | None]:
+    state = new_contact("contact-1", obs[0])
+    emitted: list[Milestone] = []
+    now = seq.at(30)
+    for o in obs:
+        state, out = observe(state, o, now=now)
+        emitted += out
+    state, out = settle(state, now=seq.at(3600 * 2))
+    return emitted + out, state.failure
+
+
+@pytest.mark.parametrize("result", ["queue-full", "error", "system-error"])
+def test_a_twilio_queue_failure_is_failed_never_abandoned_in_every_ordering(result: str) -> None:
+    forms = seq.twilio_failed(result=result)
+    obs = [o for f in forms if (o := twilio.parse(f, received_at=seq.at(3)))]
+    for ordering in itertools.permutations(obs):
+        emitted, failure = run(list(ordering))
+        assert emitted == [M.STARTED, M.QUEUED, M.FAILED], [o.key for o in ordering]
+        assert failure == result
+
+
+def test_a_connect_telecom_problem_in_the_queue_is_failed_in_every_ordering() -> None:
+    obs = [o for b in seq.connect_failed() if (o := connect.parse(b, received_at=seq.at(30)))]
+    for ordering in itertools.permutations(obs):
+        emitted, failure = run(list(ordering))
+        assert emitted == [M.STARTED, M.QUEUED, M.FAILED]
+        assert failure == "connect-telecom_problem"
+
+
+def test_a_genesys_system_disconnect_in_the_queue_is_failed() -> None:
+    events = [pbx.from_genesys(t, b) for t, b in seq.genesys("conv-9", "ABANDON")]
+    patched = [e if e is None or e.kind is not M.ABANDONED else None for e in events]
+    failed = pbx.from_genesys("v2.detail.events.conversation.conv-9.acd.end", {
+        "eventTime": seq.at(40).isoformat(), "conversationId": "conv-9", "participantId": "p",
+        "acdOutcome": "ABANDON", "disconnectType": "system", "mediaType": "VOICE"})  # fmt: skip
+    assert failed is not None and failed.kind is M.FAILED
+    obs = [e.observation() for e in [*patched, failed] if e is not None]
+    emitted, failure = run(obs)
+    assert M.FAILED in emitted and M.ABANDONED not in emitted and failure == "genesys-system"
+
+
+def test_a_pbx_bridge_may_post_an_explicit_failure() -> None:
+    event = pbx.PbxEvent(event_id="e1", call_id="c1", provider="asterisk", kind=M.FAILED,
+                         occurred_at=seq.at(5), failure="queue-full")  # fmt: skip
+    assert event.observation().failure == "queue-full"
+
+
+@pytest.mark.parametrize(("wait", "short"), [(0, True), (4.99, True), (5, False), (45, False)])
+def test_a_caller_who_leaves_within_the_threshold_is_a_short_abandon(
+    wait: float, short: bool
+) -> None:
+    obs = [o for f in seq.twilio_abandoned() if (o := twilio.parse(f, received_at=seq.at(46)))]
+    state = new_contact("contact-1", obs[0])
+    for o in obs:
+        state, _ = observe(state, o, now=seq.at(50))
+    state = replace(state, queue_wait_seconds=wait)
+    assert abandon_wait_seconds(state) == wait
+    assert is_short_abandon(state, 5.0) is short
+
+
+def test_without_a_provider_wait_the_queue_times_decide() -> None:
+    obs = [o for b in seq.connect_abandoned() if (o := connect.parse(b, received_at=seq.at(60)))]
+    state = new_contact("contact-1", obs[0])
+    for o in obs:
+        state, _ = observe(state, o, now=seq.at(60))
+    assert abandon_wait_seconds(state) == 47  # queued at 3 s, left at 50 s
+    assert not is_short_abandon(state, 5.0) and is_short_abandon(state, 60.0)
+    assert abandon_wait_seconds(replace(state, times={})) is None
+    assert timedelta(seconds=47)  # (the threshold is the center's: centers.yaml)
