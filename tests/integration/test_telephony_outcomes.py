@@ -1,14 +1,18 @@
-"""Queue-full failures and short abandons through intake and follow-up: no callbacks, and
-the KPIs count them apart."""
+"""Telephony outcomes through the services: queue-full failures and short abandons get no
+callback and count apart; a TaskRouter answer opens the session during the call."""
 
 from __future__ import annotations
 
+import json
+import random
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
+from hotline_intake.adapters.telephony import twilio
 from hotline_shared.events import CONTACTS_TOPIC
 from hotline_shared.ids import contact_id_for
 from hotline_shared.mongo import make_client
@@ -16,8 +20,8 @@ from hotline_shared.settings import KafkaSettings, MongoSettings
 
 from tests.conftest import token_for
 from tests.integration.followup.test_followup import caught_up
-from tests.integration.intake.test_telephony import CENTER, post_twilio
-from tests.support import ServiceProcess, unique, wait_until
+from tests.integration.intake.test_telephony import CENTER, TWILIO_TOKEN, post_twilio
+from tests.support import ServiceProcess, read_topic, unique, wait_until
 from tests.unit.intake import sequences as seq
 
 pytestmark = pytest.mark.integration
@@ -83,3 +87,65 @@ async def test_queue_full_and_short_abandons_get_no_callback_and_count_apart(
     assert (kpis["failed"], kpis["short_abandoned"], kpis["abandoned"]) == (1, 1, 1)
     assert kpis["offered"] == 3 and kpis["answered"] == 0
     assert kpis["average_time_to_abandon_seconds"] == 45.0
+
+
+async def post_taskrouter(client: httpx.AsyncClient, form: dict[str, str]) -> httpx.Response:
+    url = f"{str(client.base_url).rstrip('/')}/v1/telephony/twilio-taskrouter/{CENTER}"
+    signature = twilio.signature(TWILIO_TOKEN, url, form)
+    return await client.post(url, content=urlencode(form), headers={
+        "X-Twilio-Signature": signature, "Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+
+
+@pytest.fixture
+async def intake_and_sessions(tmp_path: Path) -> AsyncIterator[dict[str, ServiceProcess]]:
+    prefix = unique("t")
+    env = {
+        "HOTLINE_KAFKA_TOPIC_PREFIX": f"{prefix}.",
+        "HOTLINE_MONGODB_DATABASE_PREFIX": f"{prefix}_",
+    }
+    started = {name: ServiceProcess(name, env, tmp_path) for name in ("intake", "sessions")}
+    for service in started.values():
+        service.start()
+    try:
+        for service in started.values():
+            await service.wait_ready()
+        yield started
+    finally:
+        for service in started.values():
+            service.stop()
+
+
+async def test_a_taskrouter_answer_opens_the_session_while_the_caller_is_on_the_line(
+    intake_and_sessions: dict[str, ServiceProcess],
+) -> None:
+    intake, sessions = intake_and_sessions["intake"], intake_and_sessions["sessions"]
+    sid = unique("CA")
+    steps = seq.twilio_taskrouter_answered(sid)
+    live, after = steps[:4], steps[4:]  # up to reservation.accepted; then the call ends
+    rng = random.Random(9)
+    counselor = {"Authorization": f"Bearer {token_for('counselor', [CENTER], 'counselor-7')}"}
+
+    async def send(client: httpx.AsyncClient, batch: list[tuple[str, dict[str, str]]]) -> None:
+        doubled = batch + rng.sample(batch, len(batch))  # providers deliver twice
+        for kind, form in rng.sample(doubled, len(doubled)):  # ... and out of order
+            post = post_taskrouter if kind == "taskrouter" else post_twilio
+            assert (await post(client, form)).status_code == 200
+
+    contact_id = contact_id_for("twilio", sid)
+    async with httpx.AsyncClient(base_url=intake.url, timeout=10) as client:
+        await send(client, live)
+
+        async def session_open() -> list[Any]:
+            async with httpx.AsyncClient(base_url=sessions.url, headers=counselor) as s:
+                found = await s.get("/v1/sessions", params={"contact_id": contact_id})
+                return found.json()["items"] if found.status_code == 200 else []
+
+        opened = await wait_until(session_open, timeout=30, what="session open before completed")
+        await send(client, after)
+    kafka = KafkaSettings(topic_prefix=intake.env["HOTLINE_KAFKA_TOPIC_PREFIX"])
+    records = await read_topic(kafka.bootstrap, kafka.topic_prefix + CONTACTS_TOPIC, expect=4,
+                               settle=1.0)  # fmt: skip
+    types = [json.loads(r.value)["type"] for r in records if r.key == contact_id.encode()]
+    assert sorted(types) == sorted(["hotline.contact.started.v1", "hotline.contact.queued.v1",
+                                    "hotline.contact.answered.v1", "hotline.contact.ended.v1"])  # fmt: skip
+    assert len(opened) == 1 and opened[0]["status"] == "open"

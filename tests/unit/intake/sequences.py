@@ -189,3 +189,30 @@ def connect_failed(cid: str = "connect-failed") -> list[dict[str, Any]]:
         connect_event(cid, "QUEUED", 3, 2, queued=True),
         last,
     ]
+
+
+def taskrouter_event(call_sid: str, event_type: str, seconds: float, n: int,
+                     worker: str | None = None) -> dict[str, str]:  # fmt: skip
+    form = {
+        "EventType": event_type, "Sid": f"EV{call_sid}{n}", "AccountSid": "AC123",
+        "WorkspaceSid": "WS1", "TaskSid": f"WT{call_sid}", "ResourceSid": f"WT{call_sid}",
+        "TaskAttributes": f'{{"call_sid": "{call_sid}", "from": "+12349013030"}}',
+        "Timestamp": str(int(at(seconds).timestamp())), "TaskQueueSid": "WQ1",
+    }  # fmt: skip
+    if worker:
+        form |= {"WorkerSid": "WK7", "WorkerName": worker, "ReservationSid": f"WR{call_sid}"}
+    return form
+
+
+def twilio_taskrouter_answered(sid: str = "CA-tr") -> list[tuple[str, dict[str, str]]]:
+    """A TaskRouter-routed call: voice callbacks and TaskRouter events, in time order."""
+    return [
+        ("voice", twilio_status(sid, "ringing", 0, 0)),
+        ("voice", twilio_status(sid, "in-progress", 1, 2)),
+        ("taskrouter", taskrouter_event(sid, "task.created", 2, 1)),
+        ("taskrouter", taskrouter_event(sid, "reservation.accepted", 16, 2, worker="counselor-7")),
+        ("voice", twilio_status(sid, "completed", 2, 900)),
+        ("taskrouter", taskrouter_event(sid, "task.wrapup", 900, 3, worker="counselor-7")),
+        ("taskrouter", taskrouter_event(sid, "task.completed", 960, 4, worker="counselor-7")),
+        ("voice", twilio_queue(sid, "bridged", 14)),
+    ]

@@ -11,7 +11,7 @@ from hotline_shared.centers import Center
 from hotline_shared.problems import Problem
 from pydantic import ValidationError
 
-from hotline_intake.adapters.telephony import connect, pbx, twilio
+from hotline_intake.adapters.telephony import connect, pbx, taskrouter, twilio
 from hotline_intake.domain.contact import Observation
 from hotline_intake.service_layer import Intake, record_observation
 
@@ -41,11 +41,8 @@ def build_router(
         emitted = await record_observation(get_intake(), center, obs)
         return {"accepted": True, "effects": [str(m) for m in emitted]}
 
-    @router.post("/twilio/{center_id}")
-    async def twilio_callback(
-        request: Request, center: CenterDep,
-        x_twilio_signature: Annotated[str | None, Header()] = None,
-    ) -> dict[str, Any]:  # fmt: skip
+    async def twilio_form(request: Request, center: Center, given: str | None) -> dict[str, str]:
+        """A signed Twilio request's form (voice and TaskRouter share the scheme)."""
         body = await body_of(request)
         try:
             form = dict(
@@ -57,14 +54,37 @@ def build_router(
         url = _public(str(request.url), public_url)
         if (
             token is None
-            or not x_twilio_signature
-            or not twilio.valid_signature(token.get_secret_value(), url, form, x_twilio_signature)
+            or not given
+            or not twilio.valid_signature(token.get_secret_value(), url, form, given)
         ):
             raise Problem(403, "Invalid Twilio signature", field="X-Twilio-Signature")
+        return form
+
+    @router.post("/twilio/{center_id}")
+    async def twilio_callback(
+        request: Request, center: CenterDep,
+        x_twilio_signature: Annotated[str | None, Header()] = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        form = await twilio_form(request, center, x_twilio_signature)
         try:
             obs = twilio.parse(form, received_at=get_intake().clock.now())
         except twilio.TwilioPayloadError as exc:
             raise Problem(400, "Invalid Twilio callback", detail=str(exc), field=exc.field) from exc
+        return await accept(center, obs)
+
+    @router.post("/twilio-taskrouter/{center_id}")
+    async def taskrouter_event(
+        request: Request, center: CenterDep,
+        x_twilio_signature: Annotated[str | None, Header()] = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        """TaskRouter event callbacks: the real-time answer on Twilio."""
+        form = await twilio_form(request, center, x_twilio_signature)
+        try:
+            obs = taskrouter.parse(form, received_at=get_intake().clock.now())
+        except twilio.TwilioPayloadError as exc:
+            raise Problem(
+                400, "Invalid TaskRouter event", detail=str(exc), field=exc.field
+            ) from exc
         return await accept(center, obs)
 
     @router.post("/amazon-connect/{center_id}")
