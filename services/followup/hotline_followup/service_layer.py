@@ -21,6 +21,7 @@ from hotline_shared.events import (
     FollowupCompletedData,
     FollowupDue,
     FollowupDueData,
+    FollowupKind,
     FollowupMissed,
     FollowupMissedData,
     FollowupScheduled,
@@ -320,18 +321,41 @@ async def work_queue(f: Followup, *, center_id: str, status: str | None, due_bef
 
 
 async def sla_summary(f: Followup, center_id: str) -> Document:
+    """Follow-up KPIs for a center, overall and by task kind (reference/kpis.md):
+
+    - scheduled: tasks made (cancelled ones excluded);
+    - reached / declined: tasks ended by that outcome; lost to follow-up: missed
+      (attempts exhausted, or a wrong number);
+    - first attempt within SLA rate = first attempts inside the first window / first attempts;
+    - completion rate and lost-to-follow-up rate over closed tasks;
+    - median time to first attempt (seconds).
+    """
     match = {"center_id": center_id, "status": {"$ne": str(Status.CANCELLED)}}
     by_state = await f.tasks.count_by_sla_state(match)
-    sums = await f.tasks.metric_sums(match)
-    attempted = int(sums.get("attempted_first", 0))
-    median = await f.tasks.median_first_attempt_seconds(match, attempted) if attempted else None
-    closed = sums.get("closed", 0)
     return {
         "center_id": center_id,
         "counts": {
             state: int(by_state.get(state, 0)) for state in ("on-track", "at-risk", "breached")
         },
+        **await _followup_kpis(f, match),
+        "by_kind": {
+            str(kind): await _followup_kpis(f, {**match, "kind": str(kind)})
+            for kind in FollowupKind
+        },
+    }
+
+
+async def _followup_kpis(f: Followup, match: Document) -> Document:
+    sums = await f.tasks.metric_sums(match)
+    attempted = int(sums.get("attempted_first", 0))
+    median = await f.tasks.median_first_attempt_seconds(match, attempted) if attempted else None
+    closed = sums.get("closed", 0)
+    return {
         "tasks": int(sums.get("tasks", 0)),
+        "scheduled": int(sums.get("tasks", 0)),
+        "reached": int(sums.get("reached", 0)),
+        "declined": int(sums.get("declined", 0)),
+        "lost_to_follow_up": int(sums.get("missed", 0)),
         "first_attempt_within_sla_rate": round(sums.get("first_in_sla", 0) / attempted, 4)
         if attempted
         else None,

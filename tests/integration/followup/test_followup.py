@@ -195,6 +195,10 @@ async def test_work_queue_attempts_and_sla_views(stack: Stack, upstream: EventBu
     assert again.status_code == 409 and unknown.status_code == 404
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "outcome"
     assert summary["tasks"] == 3 and sum(summary["counts"].values()) == 3
+    callbacks = summary["by_kind"]["callback"]  # follow-up KPIs split by task kind
+    assert (callbacks["scheduled"], callbacks["reached"], callbacks["declined"]) == (3, 1, 0)
+    assert callbacks["lost_to_follow_up"] == 0 and callbacks["completion_rate"] == 1.0
+    assert summary["by_kind"]["safety-follow-up"]["scheduled"] == 0
     assert summary["median_seconds_to_first_attempt"] is not None
     assert all(b["sla_state"] == "breached" for b in breaches["items"])
     assert wrong_center.status_code == 403

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from hotline_shared.events import Envelope, FollowupKind
+from hotline_shared.events import AttemptOutcome, Envelope, FollowupKind
 from hotline_shared.mongo import Document, Outbox, insert_new, metric_entries, sum_metrics
 from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
@@ -47,7 +47,12 @@ def to_task(doc: Document) -> Task:
         first_attempt_at=doc.get("first_attempt_at"), due_fired=doc.get("due_fired", 0),
         caller_token=doc.get("caller_token"), attempt_keys=tuple(doc.get("attempt_keys", ())),
         first_attempt_in_sla=doc.get("first_attempt_in_sla"),
+        last_outcome=AttemptOutcome(doc["last_outcome"]) if doc.get("last_outcome") else None,
     )  # fmt: skip
+
+
+def ended_by(task: Task, outcome: AttemptOutcome) -> bool:
+    return task.terminal and task.last_outcome is outcome
 
 
 def task_fields(task: Task, fraction: float) -> Document:
@@ -64,11 +69,14 @@ def task_fields(task: Task, fraction: float) -> Document:
         "first_attempt_seconds": first_seconds, "due_fired": task.due_fired,
         "caller_token": task.caller_token, "next_fire_at": next_fire_at(task, fraction),
         "attempt_keys": list(task.attempt_keys), "first_attempt_in_sla": task.first_attempt_in_sla,
+        "last_outcome": str(task.last_outcome) if task.last_outcome else None,
         "metrics": metric_entries({
             "tasks": 1, "attempted_first": 1 if first is not None else None,
             "first_in_sla": 1 if first else None, "completed": 1 if task.status is Status.COMPLETED else None,
             "missed": 1 if task.status is Status.MISSED else None,
             "closed": 1 if task.terminal and task.status is not Status.CANCELLED else None,
+            "reached": 1 if ended_by(task, AttemptOutcome.REACHED) else None,
+            "declined": 1 if ended_by(task, AttemptOutcome.DECLINED) else None,
         }),
     }  # fmt: skip
 

@@ -73,6 +73,7 @@ class Task:
     caller_token: str | None = None
     attempt_keys: tuple[str, ...] = ()  # Idempotency-Keys of the attempts recorded
     first_attempt_in_sla: bool | None = None
+    last_outcome: AttemptOutcome | None = None
 
     @property
     def window(self) -> int:
@@ -135,7 +136,7 @@ def attempt(
     if first_in_sla is None:
         first_in_sla = task.sla is not Sla.BREACHED
     task = replace(task, attempts=attempts, first_attempt_at=task.first_attempt_at or now,
-                   first_attempt_in_sla=first_in_sla)  # fmt: skip
+                   first_attempt_in_sla=first_in_sla, last_outcome=outcome)  # fmt: skip
     if outcome in ENDS_COMPLETED:
         return replace(task, status=Status.COMPLETED), [
             *late,
