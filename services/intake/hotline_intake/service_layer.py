@@ -433,8 +433,11 @@ async def operations_kpis(
     - answer rate = answered / offered; abandonment rate = abandoned / offered;
     - ASA = mean(answered_at - queued_at) over answered;
     - service level = answered within T s / (offered - short abandons);
-    - AHT = mean(ended_at - answered_at) over answered and ended;
-    - rollover rate = transferred / offered.
+    - AHT = mean(handle time) over answered and ended, handle time running from the answer
+      to the end of after-contact work where the provider reports it, else to the end;
+    - longest wait: the longest any caller queued (answered or not);
+    - average time to abandon = mean queue time of abandons (short ones excluded);
+    - transfers out of the center (rollover rate = out / offered) apart from transfers within.
     """
     match = {"center_id": center_id, "queued_at": {"$gte": since, "$lt": until}}
     sums = await intake.contacts.kpi_sums(match)
@@ -449,8 +452,11 @@ async def operations_kpis(
         "offered": int(offered), "answered": int(answered), "abandoned": int(abandoned),
         "short_abandoned": int(short), "failed": int(sums.get("failed", 0)),
         "transferred": int(sums.get("transferred", 0)),
+        "transferred_out_of_center": int(sums.get("transferred_out", 0)),
+        "transferred_within_center": int(sums.get("transferred_within", 0)),
         "answer_rate": ratio(answered, offered), "abandonment_rate": ratio(abandoned, offered),
-        "rollover_rate": ratio(sums.get("transferred", 0), offered),
+        "rollover_rate": ratio(sums.get("transferred_out", 0), offered),
+        "longest_wait_seconds": await intake.contacts.longest_wait(match),
         "average_speed_to_answer_seconds": ratio(sums.get("wait_s", 0), answered),
         "average_time_to_abandon_seconds": ratio(sums.get("abandon_wait_s", 0), abandoned),
         "service_level": ratio(within, offered - short),

@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-from hotline_intake.adapters.telephony import connect, pbx, twilio
+from hotline_intake.adapters.telephony import connect, pbx, taskrouter, twilio
 from hotline_intake.domain.contact import (
     Milestone,
     Observation,
@@ -92,3 +92,37 @@ def test_without_a_provider_wait_the_queue_times_decide() -> None:
     assert not is_short_abandon(state, 5.0) and is_short_abandon(state, 60.0)
     assert abandon_wait_seconds(replace(state, times={})) is None
     assert timedelta(seconds=47)  # (the threshold is the center's: centers.yaml)
+
+
+def test_handle_time_runs_to_the_end_of_after_contact_work_where_known() -> None:
+    from hotline_intake.domain.contact import handle_seconds
+
+    obs = [o for kind, form in seq.twilio_taskrouter_answered()
+           if (o := (taskrouter.parse if kind == "taskrouter" else twilio.parse)(form, received_at=seq.at(900)))]  # fmt: skip
+    state = new_contact("contact-1", obs[0])
+    for o in obs:
+        state, _ = observe(state, o, now=seq.at(1000))
+    assert state.after_work_ended_at == seq.at(960)  # TaskRouter task.completed
+    assert handle_seconds(state) == 960 - 16  # answered at 16 s (reservation.accepted)
+    assert handle_seconds(replace(state, after_work_ended_at=None)) == 900 - 16
+
+
+def test_connect_after_contact_work_end_is_read() -> None:
+    body = seq.connect_event("c-acw", "COMPLETED", 700, 9, queued=True, agent_at=10, ended_at=600)
+    body["detail"]["AgentInfo"]["afterContactWorkEndTimestamp"] = seq.at(650).isoformat()
+    obs = connect.parse(body, received_at=seq.at(700))
+    assert obs is not None and obs.after_work_ended_at == seq.at(650)
+
+
+def test_the_longest_wait_counts_answered_and_abandoned_callers() -> None:
+    from hotline_intake.domain.contact import longest_wait_seconds
+
+    answered = [o for f in seq.twilio_answered() if (o := twilio.parse(f, received_at=seq.at(900)))]
+    left = [o for f in seq.twilio_abandoned() if (o := twilio.parse(f, received_at=seq.at(46)))]
+    waits = []
+    for obs in (answered, left):
+        state = new_contact("contact-1", obs[0])
+        for o in obs:
+            state, _ = observe(state, o, now=seq.at(1000))
+        waits.append(longest_wait_seconds(state))
+    assert waits == [14, 45]

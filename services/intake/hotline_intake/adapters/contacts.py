@@ -18,6 +18,7 @@ from hotline_intake.domain.contact import (
     abandon_wait_seconds,
     handle_seconds,
     is_short_abandon,
+    longest_wait_seconds,
     wait_seconds,
 )
 
@@ -63,12 +64,14 @@ def to_state(doc: Document) -> ContactState:
         counselor_id=doc.get("counselor_id"),
         to_center_id=doc.get("to_center_id"),
         failure=doc.get("failure"),
+        after_work_ended_at=doc.get("after_work_ended_at"),
     )
 
 
 def _state_fields(
-    state: ContactState, *, now: datetime, settle_after: timedelta, short_abandon_seconds: float
-) -> Document:
+    state: ContactState, *, center_id: str, now: datetime, settle_after: timedelta,
+    short_abandon_seconds: float,
+) -> Document:  # fmt: skip
     """The stored state, and its contribution to the KPIs (definitions in service_layer)."""
     times = state.times
     answered = Milestone.ANSWERED in state.emitted
@@ -76,6 +79,8 @@ def _state_fields(
     short = left and is_short_abandon(state, short_abandon_seconds)
     abandoned = left and not short
     failed = Milestone.FAILED in state.emitted
+    transferred = Milestone.TRANSFERRED in state.emitted
+    out_of_center = state.to_center_id is not None and state.to_center_id != center_id
     unsettled = not state.terminal and bool(set(times) - set(state.emitted))
     wait = wait_seconds(state) if answered else None
     return {
@@ -94,6 +99,8 @@ def _state_fields(
         "counselor_id": state.counselor_id,
         "to_center_id": state.to_center_id,
         "failure": state.failure,
+        "after_work_ended_at": state.after_work_ended_at,
+        "longest_wait_s": longest_wait_seconds(state) if Milestone.QUEUED in times else None,
         "short_abandon": short,
         "queued_at": times.get(Milestone.QUEUED),
         "wait_s": wait,
@@ -106,6 +113,8 @@ def _state_fields(
                 "short_abandoned": 1 if short else None,
                 "failed": 1 if failed else None,
                 "transferred": 1 if Milestone.TRANSFERRED in state.emitted else None,
+                "transferred_out": 1 if transferred and out_of_center else None,
+                "transferred_within": 1 if transferred and not out_of_center else None,
                 "wait_s": wait,
                 "handled": 1 if answered and Milestone.ENDED in times else None,
                 "handle_s": handle_seconds(state) if answered else None,
@@ -141,7 +150,7 @@ class ContactStore:
         short_abandon_seconds: float = 5.0,
     ) -> bool:
         """Write state and its events in one document write; False on a concurrent change."""
-        fields = _state_fields(state, now=now, settle_after=settle_after,
+        fields = _state_fields(state, center_id=center_id, now=now, settle_after=settle_after,
                                short_abandon_seconds=short_abandon_seconds)  # fmt: skip
         fields |= {
             "caller_token": caller.token,
@@ -174,6 +183,12 @@ class ContactStore:
 
     async def kpi_sums(self, match: Document) -> dict[str, float]:
         return await sum_metrics(self.collection, match)
+
+    async def longest_wait(self, match: Document) -> float | None:
+        pipeline = [{"$match": match}, {"$group": {"_id": None, "w": {"$max": "$longest_wait_s"}}}]
+        async for doc in await self.collection.aggregate(pipeline):
+            return float(doc["w"]) if doc["w"] is not None else None
+        return None
 
     async def count(self, match: Document) -> int:
         return await self.collection.count_documents(match)

@@ -69,6 +69,7 @@ class Observation:
     counselor_id: str | None = None
     to_center_id: str | None = None
     failure: str | None = None  # why the contact failed (the provider's word), with FAILED
+    after_work_ended_at: datetime | None = None  # the counselor finished after-contact work
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ class ContactState:
     counselor_id: str | None = None
     to_center_id: str | None = None
     failure: str | None = None
+    after_work_ended_at: datetime | None = None
 
     @property
     def status(self) -> Milestone | None:
@@ -283,6 +285,7 @@ def _merge(state: ContactState, obs: Observation, *, now: datetime) -> ContactSt
         counselor_id=state.counselor_id or obs.counselor_id,
         to_center_id=state.to_center_id or obs.to_center_id,
         failure=state.failure or obs.failure,
+        after_work_ended_at=state.after_work_ended_at or obs.after_work_ended_at,
     )
 
 
@@ -292,5 +295,16 @@ def wait_seconds(state: ContactState) -> float | None:
 
 
 def handle_seconds(state: ContactState) -> float | None:
+    """Handle time: from the answer to the end of after-contact work where the provider
+    reports it (Connect afterContactWorkEndTimestamp, TaskRouter task.completed), else to
+    the end of the contact."""
     answered, ended = state.times.get(Milestone.ANSWERED), state.times.get(Milestone.ENDED)
-    return (ended - answered).total_seconds() if answered and ended else None
+    if not (answered and ended):
+        return None
+    until = max(ended, state.after_work_ended_at or ended)
+    return (until - answered).total_seconds()
+
+
+def longest_wait_seconds(state: ContactState) -> float | None:
+    """How long this caller waited in the queue, answered or not."""
+    return wait_seconds(state) if Milestone.ANSWERED in state.times else abandon_wait_seconds(state)

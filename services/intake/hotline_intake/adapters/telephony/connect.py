@@ -102,6 +102,10 @@ def parse(body: Any, *, received_at: datetime) -> Observation | None:
         failure=f"connect-{str(detail.get('disconnectreason')).lower()}"
         if Milestone.FAILED in times
         else None,
+        after_work_ended_at=_time(
+            agent.get("aftercontactworkendtimestamp"),
+            "detail.agentInfo.afterContactWorkEndTimestamp",
+        ),
     )
 
 

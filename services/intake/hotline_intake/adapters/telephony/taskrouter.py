@@ -9,7 +9,7 @@ auth token like voice webhooks) to POST /v1/telephony/twilio-taskrouter/{center_
   the caller is on the line, so the session opens now;
 - task.canceled: the task left the queue unanswered (the caller hung up) → abandoned;
 - task.wrapup: the call ended and the counselor is in after-contact work → ended;
-- task.completed: after-contact work done (recorded, no milestone).
+- task.completed: after-contact work done (no milestone; handle time runs to it).
 
 `TaskAttributes` is a JSON string carrying the voice call's `call_sid`: the contact is the
 same as the voice callbacks' (provider twilio, the call SID), so the state machine merges
@@ -41,14 +41,18 @@ def parse(form: Mapping[str, str], *, received_at: datetime) -> Observation | No
     if not event_type:
         raise TwilioPayloadError("EventType", "EventType is required")
     milestone = MILESTONES.get(event_type)
-    if milestone is None:
+    if milestone is None and event_type != "task.completed":
         return None
     call_sid = _call_sid(form.get("TaskAttributes", ""))
     if call_sid is None:
         return None  # not a voice task (a chat or a callback task): no call to merge with
     occurred = _timestamp(form.get("Timestamp"), received_at)
-    counselor = (form.get("WorkerName") or form.get("WorkerSid") or "").strip() or None
     key = form.get("Sid") or f"{event_type}:{form.get('ResourceSid') or form.get('TaskSid', '')}"
+    if milestone is None:  # task.completed: after-contact work done (handle time)
+        return Observation(provider=Provider.TWILIO, provider_contact_id=call_sid,
+                           key=f"taskrouter:{key}", occurred_at=occurred, channel=Channel.VOICE,
+                           after_work_ended_at=occurred)  # fmt: skip
+    counselor = (form.get("WorkerName") or form.get("WorkerSid") or "").strip() or None
     return Observation(
         provider=Provider.TWILIO, provider_contact_id=call_sid, key=f"taskrouter:{key}",
         occurred_at=occurred, channel=Channel.VOICE, times={milestone: occurred},
