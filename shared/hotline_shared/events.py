@@ -133,6 +133,9 @@ class RiskAssessedData(Frozen):
     override: RiskOverride | None = None
     assessed_by: str
     assessed_at: AwareDatetime
+    followup_id: str | None = Field(
+        default=None, max_length=200, description="a re-screen made during this follow-up call"
+    )
 
 
 class EscalationReason(StrEnum):

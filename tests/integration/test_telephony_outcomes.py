@@ -149,3 +149,49 @@ async def test_a_taskrouter_answer_opens_the_session_while_the_caller_is_on_the_
     assert sorted(types) == sorted(["hotline.contact.started.v1", "hotline.contact.queued.v1",
                                     "hotline.contact.answered.v1", "hotline.contact.ended.v1"])  # fmt: skip
     assert len(opened) == 1 and opened[0]["status"] == "open"
+
+
+async def test_a_documented_follow_up_call_with_a_high_re_screen_makes_a_new_safety_follow_up(
+    services: dict[str, ServiceProcess],
+) -> None:
+    """The follow-up worker documents the call (kept encrypted), re-screens through intake
+    with the follow-up's id; a high re-screen makes a new safety follow-up; a person who
+    wants no more contact ends their follow-up."""
+    intake, followup = services["intake"], services["followup"]
+    mongo = MongoSettings(database_prefix=intake.env["HOTLINE_MONGODB_DATABASE_PREFIX"])
+    sid = unique("CA")
+    async with httpx.AsyncClient(base_url=intake.url, timeout=10) as client:
+        for form in abandoned_after(sid, wait=45):
+            assert (await post_twilio(client, form)).status_code == 200
+    contact_id = contact_id_for("twilio", sid)
+    db = make_client(mongo)
+    try:
+        tasks = db[f"{mongo.database_prefix}hotline_followup"]["tasks"]
+
+        async def callback() -> Any:
+            return await tasks.find_one({"contact_id": contact_id, "kind": "callback"})
+
+        task_id = (await wait_until(callback, timeout=60, what="callback task"))["_id"]
+        high = {"q1": True, "q2": True, "q3": True, "q4": True, "q5": False, "q6": False}
+        async with httpx.AsyncClient(timeout=10, headers=SUPERVISOR) as client:
+            screen = await client.post(f"{intake.url}/v1/contacts/{contact_id}/screenings",
+                                       json={"answers": high, "followup_id": task_id})  # fmt: skip
+            assert screen.status_code == 201 and screen.json()["level"] == "high"
+            documented = await client.post(f"{followup.url}/v1/followups/{task_id}/attempts", json={
+                "outcome": "reached", "documentation": {
+                    "mood": 3, "current_risk": "high", "screening_id": screen.json()["id"],
+                    "safety_plan_reviewed": True, "lethal_means": "reduced",
+                    "wants_more_contact": False, "notes": "talked with Maria about the pills"}})  # fmt: skip
+
+        async def safety() -> Any:
+            return await tasks.find_one({"contact_id": contact_id, "kind": "safety-follow-up"})
+
+        new_task = await wait_until(safety, timeout=60, what="safety follow-up from the re-screen")
+        stored = await tasks.find_one({"_id": task_id})
+    finally:
+        await db.close()
+    assert documented.status_code == 201 and documented.json()["status"] == "completed"
+    assert new_task["cause"] == f"rescreen:{screen.json()['id']}"
+    assert stored is not None and len(stored["attempt_log"]) == 1
+    assert stored["attempt_log"][0]["by"] == "supervisor-2"
+    assert "Maria" not in json.dumps(stored, default=str)  # documentation encrypted at rest

@@ -8,6 +8,7 @@ from datetime import timedelta
 import httpx
 from fastapi import FastAPI
 from hotline_shared.events import CONTACTS_TOPIC, RISK_TOPIC, SESSIONS_TOPIC, Envelope
+from hotline_shared.keystore import load_keyring
 from hotline_shared.mongo import ensure_indexes
 from hotline_shared.service import Periodic, Runtime, create_app, create_runtime
 
@@ -42,6 +43,7 @@ def build_app(runtime: Runtime | None = None, settings: FollowupSettings | None 
             db=rt.db, bus=rt.bus, clock=rt.clock, policies=policies, default_policy=default,
             alerts=alerts.AlertQueue(rt.db[alerts.COLLECTION], rt.centers),
             owner=f"followup-{uuid.uuid4().hex[:8]}", lease=timedelta(seconds=settings.lease_seconds),
+            keyring=await load_keyring(rt.db, rt.security.master_key_bytes(), rt.centers.ids()),
         )  # fmt: skip
 
     async def on_event(event: Envelope) -> None:

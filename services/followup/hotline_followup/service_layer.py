@@ -6,11 +6,12 @@ import base64
 import functools
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from hotline_shared.clock import Clock
+from hotline_shared.crypto import KeyRing
 from hotline_shared.events import (
     AttemptOutcome,
     ContactAnswered,
@@ -64,6 +65,7 @@ class Followup:
     alerts: AlertQueue
     owner: str
     lease: timedelta
+    keyring: KeyRing
 
     @property
     def tasks(self) -> TaskStore:
@@ -153,7 +155,8 @@ Change = Callable[[Task], tuple[Task, list[Happened]]]
 
 
 async def change_task(f: Followup, task_id: str, change: Change, *, outcome: AttemptOutcome | None = None,
-                      check: Callable[[Document], None] | None = None) -> Document | None:  # fmt: skip
+                      check: Callable[[Document], None] | None = None,
+                      record: Document | None = None) -> Document | None:  # fmt: skip
     """Read, apply a domain transition, write state and events if nobody else wrote
     meanwhile; otherwise again from a fresh read. None if the task does not exist."""
 
@@ -167,7 +170,7 @@ async def change_task(f: Followup, task_id: str, change: Change, *, outcome: Att
         after, happened = change(before)
         if after == before:
             return True  # nothing to change (a replayed request, a no-op transition)
-        if not await _store(f, doc, after, happened, outcome=outcome):
+        if not await _store(f, doc, after, happened, outcome=outcome, record=record):
             return None
         return True
 
@@ -178,12 +181,15 @@ async def change_task(f: Followup, task_id: str, change: Change, *, outcome: Att
 
 
 async def _store(f: Followup, doc: Document, task: Task, happened: list[Happened], *,
-                 outcome: AttemptOutcome | None = None) -> bool:  # fmt: skip
+                 outcome: AttemptOutcome | None = None, record: Document | None = None) -> bool:  # fmt: skip
     now = f.clock.now()
     events = [e for e in (_happened_event(task, what, now, outcome) for what in happened) if e]
     fraction = f.policy(task.center_id).at_risk_fraction
+    log = None
+    if record is not None and Happened.ATTEMPTED in happened:
+        log = {**record, "n": task.attempts, "outcome": str(outcome), "at": now}
     return await f.tasks.save(
-        task, version=doc["version"], fraction=fraction, events=events, now=now
+        task, version=doc["version"], fraction=fraction, events=events, now=now, log=log
     )
 
 
@@ -252,27 +258,50 @@ def _event(cls: type[Envelope], data: Any, task: Task, now: datetime, *cause: st
 # ---- attempts and views --------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class CallNotes:
+    """What a follow-up call documents (Follow-Up Matters): encrypted at rest as a whole."""
+
+    mood: int | None = None
+    current_risk: str | None = None
+    screening_id: str | None = None  # a C-SSRS re-screen made through intake, triaged there
+    safety_plan_reviewed: bool | None = None
+    lethal_means: str | None = None
+    wants_more_contact: bool | None = None
+    notes: str | None = None
+
+
 async def record_attempt(
-    f: Followup,
-    task_id: str,
-    outcome: AttemptOutcome,
-    center_check: Callable[[str], object],
-    *,
-    idempotency_key: str | None = None,
-) -> Document:
+    f: Followup, task_id: str, outcome: AttemptOutcome, center_check: Callable[[str], object], *,
+    idempotency_key: str | None = None, actor: str = "", call: CallNotes | None = None,
+) -> Document:  # fmt: skip
     def check(doc: Document) -> None:
         center_check(doc["center_id"])
 
     def attempted(task: Task) -> tuple[Task, list[Happened]]:
         try:
-            return attempt(task, outcome, now=f.clock.now(), key=idempotency_key)
+            return attempt(task, outcome, now=f.clock.now(), key=idempotency_key,
+                           wants_more_contact=call.wants_more_contact if call else None)  # fmt: skip
         except TaskClosed as exc:
             raise Problem(409, "Follow-up is closed", detail=str(exc), field="followup_id") from exc
 
-    found = await change_task(f, task_id, attempted, outcome=outcome, check=check)
+    doc = await f.tasks.get(task_id)
+    record = None
+    if doc is not None:
+        center_check(doc["center_id"])
+        record = {"by": actor, "documentation": _sealed(f, doc, call)}
+    found = await change_task(f, task_id, attempted, outcome=outcome, check=check, record=record)
     if found is None:
         raise Problem(404, "Unknown follow-up", field="followup_id")
     return found
+
+
+def _sealed(f: Followup, doc: Document, call: CallNotes | None) -> str | None:
+    """Mood, risk, means and notes are clinical data: encrypted with the center's key."""
+    if call is None:
+        return None
+    return f.keyring.encrypt(f"center:{doc['center_id']}", json.dumps(asdict(call)),
+                             context=f"followup:{doc['_id']}:call")  # fmt: skip
 
 
 def task_out(doc: Document) -> Document:

@@ -227,6 +227,7 @@ class ScreeningInput:
     finished: bool  # False: the screen was interrupted (e.g. the caller hung up after Q2)
     override: RiskLevel | None
     override_reason: str | None
+    followup_id: str | None = None  # a re-screen during a follow-up call
 
 
 def screening_id_for(contact_id: str, idempotency_key: str | None) -> str:
@@ -316,7 +317,7 @@ def _assessed(
         override_doc = {"level": str(level), "direction": str(direction), "reason": reason_ct}
     data = RiskAssessedData(
         contact_id=contact.state.contact_id, screening_id=screening_id, level=level, computed_level=computed,
-        rule_version=RULE_VERSION, assessed_by=actor, assessed_at=now,
+        rule_version=RULE_VERSION, assessed_by=actor, assessed_at=now, followup_id=given.followup_id,
         override=RiskOverride(level=level, reason_code=f"{direction}-by-{'supervisor' if is_supervisor else 'counselor'}")
         if direction else None,
     )  # fmt: skip
@@ -325,7 +326,7 @@ def _assessed(
     fields = {
         "status": "complete", "answers": vars(answers), "computed_level": str(computed),
         "level": str(level), "override": override_doc, "rule_version": RULE_VERSION,
-        "assessed_by": actor, "assessed_at": now,
+        "assessed_by": actor, "assessed_at": now, "followup_id": given.followup_id,
     }  # fmt: skip
     return fields, event
 

@@ -336,3 +336,32 @@ def test_short_abandons_and_failed_contacts_get_no_callback() -> None:
     assert [s.kind for s in plan(event("contact.abandoned", short=False), POLICY).create] == [
         FollowupKind.CALLBACK
     ]
+
+
+def test_a_reached_person_who_wants_more_contact_keeps_their_follow_up_going() -> None:
+    task = callback_task()
+    for n in range(5):  # more than max_attempts: an engaged person is never "lost"
+        task, happened = attempt(
+            task, AttemptOutcome.REACHED, now=T0 + n * H, wants_more_contact=True
+        )
+        assert task.status is Status.ATTEMPTED and Happened.MISSED not in happened
+    task, happened = attempt(task, AttemptOutcome.REACHED, now=T0 + 6 * H)
+    assert task.status is Status.COMPLETED and happened[-1] is Happened.COMPLETED
+
+
+@pytest.mark.parametrize("outcome", list(AttemptOutcome))
+def test_a_person_who_wants_no_more_contact_ends_the_follow_up(outcome: AttemptOutcome) -> None:
+    task, happened = attempt(callback_task(), outcome, now=T0 + H, wants_more_contact=False)
+    assert task.status is Status.COMPLETED and happened[-1] is Happened.COMPLETED
+
+
+@pytest.mark.parametrize("level", ["none", "low", "moderate", "high"])
+@pytest.mark.parametrize("during_followup", [False, True])
+def test_a_re_screen_at_high_risk_during_a_follow_up_makes_a_new_safety_follow_up(
+    level: str, during_followup: bool
+) -> None:
+    screening = event("risk.assessed", level=level, override=None, screening_id="s-9",
+                      followup_id="f-1" if during_followup else None)  # fmt: skip
+    kinds = [(s.kind, s.cause) for s in plan(screening, POLICY).create]
+    expected = level == "high" and during_followup
+    assert kinds == ([(FollowupKind.SAFETY_FOLLOW_UP, "rescreen:s-9")] if expected else [])

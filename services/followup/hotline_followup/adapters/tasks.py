@@ -99,13 +99,18 @@ class TaskStore:
         return await self.collection.find_one({"_id": task_id}, NO_OUTBOX)
 
     async def save(
-        self, task: Task, *, version: int, fraction: float, events: list[Envelope], now: datetime
-    ) -> bool:
-        """Store the task and its events (and free its lease) if still at `version`."""
-        update = Outbox.update(
-            {"$set": {**task_fields(task, fraction), "lease_until": None, "lease_owner": None},
-             "$inc": {"version": 1}}, events, now,
-        )  # fmt: skip
+        self, task: Task, *, version: int, fraction: float, events: list[Envelope], now: datetime,
+        log: Document | None = None,
+    ) -> bool:  # fmt: skip
+        """Store the task and its events (and free its lease) if still at `version`; `log` is
+        the record of the attempt this write makes (appended to `attempt_log`)."""
+        change: Document = {
+            "$set": {**task_fields(task, fraction), "lease_until": None, "lease_owner": None},
+            "$inc": {"version": 1},
+        }
+        if log is not None:
+            change["$push"] = {"attempt_log": log}
+        update = Outbox.update(change, events, now)
         result = await self.collection.update_one({"_id": task.id, "version": version}, update)
         return result.modified_count == 1
 

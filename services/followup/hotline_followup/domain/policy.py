@@ -12,6 +12,7 @@ from hotline_shared.events import (
     ContactAnswered,
     Envelope,
     FollowupKind,
+    RiskAssessed,
     RiskEmsConfirmed,
     RiskEscalated,
     RiskLevel,
@@ -138,6 +139,16 @@ def plan(event: Envelope, policy: Policy) -> Plan:
         escalation = event.data
         return Plan(create=[_task(policy, FollowupKind.EMS_CONFIRMATION, escalation.contact_id, center,
                                   escalation.escalated_at, cause=escalation.escalation_id)])  # fmt: skip
+    if (
+        isinstance(event, RiskAssessed)
+        and event.data.followup_id
+        and event.data.level is RiskLevel.HIGH
+    ):
+        # a re-screen at high risk during a follow-up call: a new safety follow-up (and, as
+        # for any high screening, a supervisor alert at once: domain/alerts.py)
+        screen = event.data
+        return Plan(create=[_task(policy, FollowupKind.SAFETY_FOLLOW_UP, screen.contact_id, center,
+                                  screen.assessed_at, cause=f"rescreen:{screen.screening_id}")])  # fmt: skip
     if isinstance(event, RiskEmsConfirmed):
         return Plan(complete_ems_for=event.data.escalation_id) if event.data.reached else Plan()
     if isinstance(event, SessionClosed):

@@ -118,10 +118,15 @@ def fire(task: Task, *, now: datetime, fraction: float) -> tuple[Task, list[Happ
 
 
 def attempt(
-    task: Task, outcome: AttemptOutcome, *, now: datetime, key: str | None = None
-) -> tuple[Task, list[Happened]]:
+    task: Task, outcome: AttemptOutcome, *, now: datetime, key: str | None = None,
+    wants_more_contact: bool | None = None,
+) -> tuple[Task, list[Happened]]:  # fmt: skip
     """Record an attempt; the next one is scheduled by the policy's spacing, or the task ends.
-    An attempt sent again with the same idempotency key is the same attempt: nothing changes."""
+    An attempt sent again with the same idempotency key is the same attempt: nothing changes.
+
+    Follow-Up Matters: a call that reaches the person ends the follow-up unless they want
+    more contact (then the next call is scheduled, and unanswered-attempt limits do not make
+    an engaged person "lost"); a person who wants no more contact ends it, as a decline does."""
     if key is not None and key in task.attempt_keys:
         return task, []
     if key is not None:
@@ -137,13 +142,14 @@ def attempt(
         first_in_sla = task.sla is not Sla.BREACHED
     task = replace(task, attempts=attempts, first_attempt_at=task.first_attempt_at or now,
                    first_attempt_in_sla=first_in_sla, last_outcome=outcome)  # fmt: skip
-    if outcome in ENDS_COMPLETED:
+    engaged = outcome is AttemptOutcome.REACHED and wants_more_contact is True
+    if (outcome in ENDS_COMPLETED and not engaged) or wants_more_contact is False:
         return replace(task, status=Status.COMPLETED), [
             *late,
             Happened.ATTEMPTED,
             Happened.COMPLETED,
         ]
-    exhausted = task.max_attempts is not None and attempts >= task.max_attempts
+    exhausted = task.max_attempts is not None and attempts >= task.max_attempts and not engaged
     if outcome in ENDS_MISSED or exhausted:
         return replace(task, status=Status.MISSED), [*late, Happened.ATTEMPTED, Happened.MISSED]
     again = replace(task, status=Status.ATTEMPTED, window_start=now, due_at=now + task.spacing,

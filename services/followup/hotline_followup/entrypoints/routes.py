@@ -1,23 +1,51 @@
 """Follow-up HTTP API: the work queue, a task, attempts, SLA summary and breaches."""
 
 from collections.abc import Callable
+from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query
 from hotline_shared.auth import Principal, Role, TokenVerifier, bearer
-from hotline_shared.events import AttemptOutcome
+from hotline_shared.events import AttemptOutcome, RiskLevel
 from hotline_shared.problems import Problem
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool
 
 from hotline_followup import service_layer as svc
 from hotline_followup.domain.task import Status
 from hotline_followup.service_layer import Followup
 
 
+class LethalMeans(StrEnum):
+    NO_ACCESS = "no-access"
+    REDUCED = "reduced"
+    HAS_ACCESS = "has-access"
+    UNKNOWN = "unknown"
+
+
+class CallDocumentation(BaseModel):
+    """A follow-up call, documented: mood and current risk, safety-plan review, access to
+    lethal means, and whether the person wants more contact (no: the follow-up ends)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mood: int | None = Field(default=None, ge=0, le=10, description="0 (worst) to 10")
+    current_risk: RiskLevel | None = None
+    screening_id: str | None = Field(
+        default=None,
+        max_length=200,
+        description="a C-SSRS re-screen made through intake with this followup_id",
+    )
+    safety_plan_reviewed: StrictBool | None = None
+    lethal_means: LethalMeans | None = None
+    wants_more_contact: StrictBool | None = None
+    notes: str | None = Field(default=None, max_length=4_000)
+
+
 class AttemptCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     outcome: AttemptOutcome
+    documentation: CallDocumentation | None = None
 
 
 def build_router(get: Callable[[], Followup], verifier: TokenVerifier) -> APIRouter:
@@ -57,8 +85,10 @@ def build_router(get: Callable[[], Followup], verifier: TokenVerifier) -> APIRou
         idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
     ) -> dict[str, Any]:
         """Record a call attempt; sent again with the same Idempotency-Key, it counts once."""
+        notes = body.documentation
+        call = svc.CallNotes(**notes.model_dump(mode="json")) if notes else None
         doc = await svc.record_attempt(get(), followup_id, body.outcome, who.require_center,
-                                       idempotency_key=idempotency_key)  # fmt: skip
+                                       idempotency_key=idempotency_key, actor=who.sub, call=call)  # fmt: skip
         return svc.task_out(doc)
 
     @router.get("/sla/summary")

@@ -45,6 +45,9 @@ class ScreeningCreate(BaseModel):
 
     answers: AnswersIn
     override: OverrideIn | None = None
+    followup_id: str | None = Field(
+        default=None, max_length=200, description="a re-screen made during this follow-up call"
+    )
     complete: StrictBool = Field(
         default=True,
         description="false keeps an interrupted screen (e.g. the caller hung up after Q2): "
@@ -56,6 +59,7 @@ class ScreeningCreate(BaseModel):
             answers=self.answers.model_dump(), finished=self.complete,
             override=self.override.level if self.override else None,
             override_reason=self.override.reason if self.override else None,
+            followup_id=self.followup_id,
         )  # fmt: skip
 
 
