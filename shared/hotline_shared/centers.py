@@ -22,6 +22,11 @@ class Center(BaseModel):
     alert_webhook_url: str | None = None
     alert_webhook_secret: SecretStr | None = None
     policy: dict[str, Any] = Field(default_factory=dict, description="policy overrides")
+    calling_hours: str = Field(
+        default="09:00-21:00",
+        pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$",
+        description="when follow-up calls may be made, in the center's time zone",
+    )
     short_abandon_seconds: float = Field(
         default=5, ge=0, description="a caller who leaves the queue sooner is a short abandon"
     )

@@ -14,6 +14,7 @@ from hotline_shared.service import Periodic, Runtime, create_app, create_runtime
 
 from hotline_followup import service_layer as svc
 from hotline_followup.adapters import alerts, tasks
+from hotline_followup.domain.hours import CallingHours
 from hotline_followup.domain.policy import DEMO_TIME_SCALE, Policy, load_policy
 from hotline_followup.entrypoints import routes
 from hotline_followup.settings import FollowupSettings
@@ -29,6 +30,7 @@ def build_app(runtime: Runtime | None = None, settings: FollowupSettings | None 
     runtime = runtime or create_runtime("followup")
     settings = settings or FollowupSettings()
     default, policies = policies_for(runtime, settings)  # refuse to start on a bad policy
+    hours = {c.id: CallingHours.parse(c.timezone, c.calling_hours) for c in runtime.centers}
     holder: dict[str, svc.Followup] = {}
     http = httpx.AsyncClient(timeout=5)
 
@@ -44,6 +46,7 @@ def build_app(runtime: Runtime | None = None, settings: FollowupSettings | None 
             alerts=alerts.AlertQueue(rt.db[alerts.COLLECTION], rt.centers),
             owner=f"followup-{uuid.uuid4().hex[:8]}", lease=timedelta(seconds=settings.lease_seconds),
             keyring=await load_keyring(rt.db, rt.security.master_key_bytes(), rt.centers.ids()),
+            hours=hours,
         )  # fmt: skip
 
     async def on_event(event: Envelope) -> None:

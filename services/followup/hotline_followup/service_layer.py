@@ -40,6 +40,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from hotline_followup.adapters.alerts import AlertQueue
 from hotline_followup.adapters.tasks import AnsweredCallers, TaskStore, new_task, to_task
 from hotline_followup.domain.alerts import ALERTING_TYPES, alerts_supervisor_now
+from hotline_followup.domain.hours import CallingHours, hold_to_calling_hours
 from hotline_followup.domain.policy import Policy, TaskSpec, plan
 from hotline_followup.domain.task import (
     Happened,
@@ -66,6 +67,7 @@ class Followup:
     owner: str
     lease: timedelta
     keyring: KeyRing
+    hours: dict[str, CallingHours]
 
     @property
     def tasks(self) -> TaskStore:
@@ -89,6 +91,12 @@ class Followup:
     def policy(self, center_id: str) -> Policy:
         return self.policies.get(center_id, self.default_policy)
 
+    def calling_hours(self, center_id: str) -> CallingHours | None:
+        """None when time is scaled (the demo profile): a clock hour is then five seconds."""
+        if self.policy(center_id).time_scale != 1:
+            return None
+        return self.hours.get(center_id)
+
 
 # ---- consumers -----------------------------------------------------------------------------
 
@@ -111,6 +119,7 @@ async def on_event(f: Followup, event: Envelope) -> None:
 
 async def create_task(f: Followup, spec: TaskSpec, policy: Policy) -> None:
     task = new_task(spec, spacing=policy.seconds(policy.rule(spec.kind).spacing_seconds))
+    task = hold_to_calling_hours(task, f.calling_hours(spec.center_id))
     if await _answered_after(f, spec):
         task, _ = cancel(task)  # the caller already got through again (replays arrive unordered)
     now = f.clock.now()
@@ -280,8 +289,9 @@ async def record_attempt(
 
     def attempted(task: Task) -> tuple[Task, list[Happened]]:
         try:
-            return attempt(task, outcome, now=f.clock.now(), key=idempotency_key,
-                           wants_more_contact=call.wants_more_contact if call else None)  # fmt: skip
+            after, happened = attempt(task, outcome, now=f.clock.now(), key=idempotency_key,
+                                      wants_more_contact=call.wants_more_contact if call else None)  # fmt: skip
+            return hold_to_calling_hours(after, f.calling_hours(task.center_id)), happened
         except TaskClosed as exc:
             raise Problem(409, "Follow-up is closed", detail=str(exc), field="followup_id") from exc
 

@@ -271,3 +271,49 @@ async def test_a_retried_attempt_with_the_same_idempotency_key_is_counted_once(
     attempted = [e for e in await stack.followup_events(expect=1)
                  if e["type"] == "hotline.followup.attempted.v1" and e["data"]["followup_id"] == task_id]  # fmt: skip
     assert sorted(e["data"]["attempt_no"] for e in attempted) == [1, 2]
+
+
+async def test_attempts_are_held_to_the_centers_calling_hours_across_a_time_zone_boundary(
+    stack: Stack, upstream: EventBus, followup_db: AsyncDatabase[Document], tmp_path: Any
+) -> None:
+    """A center twelve hours ahead of UTC, closed right now: the callback (and the next
+    attempt after a no-answer) are due when it opens, on its own calendar day."""
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    import yaml
+    from hotline_shared.settings import DEV_CENTERS_FILE
+
+    zone = ZoneInfo("Pacific/Auckland")
+    local = datetime.now(zone)
+    # a one-hour window, closed now, at least two hours away (today or tomorrow), within a day
+    hour = next(h for k in range(2, 24) if (h := (local.hour + k) % 24) <= 22)
+    opens = local.replace(hour=hour, minute=0, second=0, microsecond=0)
+    hours = f"{hour:02d}:00-{hour + 1:02d}:00"
+    centers = yaml.safe_load(DEV_CENTERS_FILE.read_text())
+    centers[0].update(timezone="Pacific/Auckland", calling_hours=hours)
+    centers_file = tmp_path / "centers.yaml"
+    centers_file.write_text(yaml.safe_dump(centers))
+    replica = stack.replica(HOTLINE_CENTERS_FILE=str(centers_file),
+                            HOTLINE_FOLLOWUP_POLICY_PROFILE="default")  # fmt: skip
+    replica.start()
+    await replica.wait_ready()
+    event = abandoned(11)
+    await upstream.publish(event)
+
+    async def task() -> Document | None:
+        return await followup_db["tasks"].find_one({"contact_id": event.data.contact_id})
+
+    made = await wait_until(task, timeout=60, what="callback task")
+
+    def inside(due: datetime) -> bool:
+        at = due.astimezone(zone)
+        return at.hour == opens.hour and due > datetime.now(UTC) + timedelta(minutes=30)
+
+    assert inside(made["due_at"]), (made["due_at"], hours)
+    async with httpx.AsyncClient(base_url=replica.url, headers=SUPERVISOR, timeout=30) as client:
+        tried = await client.post(
+            f"/v1/followups/{made['_id']}/attempts", json={"outcome": "no-answer"}
+        )
+    assert tried.status_code == 201
+    assert inside(datetime.fromisoformat(tried.json()["due_at"]))
