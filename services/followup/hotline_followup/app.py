@@ -46,7 +46,7 @@ def build_app(runtime: Runtime | None = None, settings: FollowupSettings | None 
             alerts=alerts.AlertQueue(rt.db[alerts.COLLECTION], rt.centers),
             owner=f"followup-{uuid.uuid4().hex[:8]}", lease=timedelta(seconds=settings.lease_seconds),
             keyring=await load_keyring(rt.db, rt.security.master_key_bytes(), rt.centers.ids()),
-            hours=hours,
+            hours=hours, claim_ttl=timedelta(minutes=settings.claim_minutes),
         )  # fmt: skip
 
     async def on_event(event: Envelope) -> None:

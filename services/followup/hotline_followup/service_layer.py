@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from hotline_shared.auth import Principal, Role
 from hotline_shared.clock import Clock
 from hotline_shared.crypto import KeyRing
 from hotline_shared.events import (
@@ -43,14 +44,20 @@ from hotline_followup.domain.alerts import ALERTING_TYPES, alerts_supervisor_now
 from hotline_followup.domain.hours import CallingHours, hold_to_calling_hours
 from hotline_followup.domain.policy import Policy, TaskSpec, plan
 from hotline_followup.domain.task import (
+    ClaimedByOther,
     Happened,
+    NotSchedulable,
     Status,
     Task,
     TaskClosed,
     attempt,
     cancel,
+    check_not_claimed_by_other,
+    claim,
     complete,
     fire,
+    release,
+    schedule,
 )  # fmt: skip
 
 SOURCE = "hotline/followup"
@@ -68,6 +75,7 @@ class Followup:
     lease: timedelta
     keyring: KeyRing
     hours: dict[str, CallingHours]
+    claim_ttl: timedelta = timedelta(minutes=15)
 
     @property
     def tasks(self) -> TaskStore:
@@ -289,11 +297,15 @@ async def record_attempt(
 
     def attempted(task: Task) -> tuple[Task, list[Happened]]:
         try:
+            if idempotency_key is None or idempotency_key not in task.attempt_keys:
+                check_not_claimed_by_other(task, actor, now=f.clock.now())
             after, happened = attempt(task, outcome, now=f.clock.now(), key=idempotency_key,
                                       wants_more_contact=call.wants_more_contact if call else None)  # fmt: skip
             return hold_to_calling_hours(after, f.calling_hours(task.center_id)), happened
         except TaskClosed as exc:
             raise Problem(409, "Follow-up is closed", detail=str(exc), field="followup_id") from exc
+        except ClaimedByOther as exc:
+            raise _claimed(exc) from exc
 
     doc = await f.tasks.get(task_id)
     record = None
@@ -314,6 +326,60 @@ def _sealed(f: Followup, doc: Document, call: CallNotes | None) -> str | None:
                              context=f"followup:{doc['_id']}:call")  # fmt: skip
 
 
+def _claimed(exc: ClaimedByOther) -> Problem:
+    return Problem(409, "Claimed by another worker", detail=str(exc), field="followup_id",
+                   extra={"claimed_by": exc.holder})  # fmt: skip
+
+
+async def claim_task(f: Followup, task_id: str, who: Principal, *, take: bool) -> Document:
+    """Claim (take=True) or release a task; others see the claim until it expires."""
+    now = f.clock.now()
+
+    def change(task: Task) -> tuple[Task, list[Happened]]:
+        try:
+            if take:
+                return claim(task, who.sub, now=now, ttl=f.claim_ttl), []
+            return release(task, who.sub, now=now, supervisor=who.role is not Role.COUNSELOR), []
+        except ClaimedByOther as exc:
+            raise _claimed(exc) from exc
+        except TaskClosed as exc:
+            raise Problem(409, "Follow-up is closed", detail=str(exc), field="followup_id") from exc
+
+    return await _change_or_404(f, task_id, change, who)
+
+
+async def schedule_call(f: Followup, task_id: str, at: datetime, who: Principal) -> Document:
+    """The next call at a time agreed with the person, inside the center's calling hours."""
+    now = f.clock.now()
+
+    def change(task: Task) -> tuple[Task, list[Happened]]:
+        hours = f.calling_hours(task.center_id)
+        if hours is not None and not hours.is_open(at):
+            raise Problem(422, "Outside the center's calling hours", field="at",
+                          detail=f"{hours.opens:%H:%M}-{hours.closes:%H:%M} {hours.zone.key}")  # fmt: skip
+        try:
+            check_not_claimed_by_other(task, who.sub, now=now)
+            return schedule(task, at, now=now), []
+        except NotSchedulable as exc:
+            raise Problem(422, "Not schedulable", detail=str(exc), field="at") from exc
+        except ClaimedByOther as exc:
+            raise _claimed(exc) from exc
+        except TaskClosed as exc:
+            raise Problem(409, "Follow-up is closed", detail=str(exc), field="followup_id") from exc
+
+    return await _change_or_404(f, task_id, change, who)
+
+
+async def _change_or_404(f: Followup, task_id: str, change: Change, who: Principal) -> Document:
+    def check(doc: Document) -> None:
+        who.require_center(doc["center_id"])
+
+    found = await change_task(f, task_id, change, check=check)
+    if found is None:
+        raise Problem(404, "Unknown follow-up", field="followup_id")
+    return found
+
+
 def task_out(doc: Document) -> Document:
     return {
         "id": doc["_id"], "contact_id": doc["contact_id"], "center_id": doc["center_id"],
@@ -321,6 +387,7 @@ def task_out(doc: Document) -> Document:
         "sla_state": doc["sla_state"], "attempts": doc["attempts"], "max_attempts": doc.get("max_attempts"),
         "policy_version": doc["policy_version"], "created_at": doc["created_at"],
         "first_attempt_at": doc.get("first_attempt_at"),
+        "claimed_by": doc.get("claimed_by"), "claim_until": doc.get("claim_until"),
     }  # fmt: skip
 
 

@@ -20,6 +20,7 @@ class FollowupSettings(BaseSettings):
     timer_batch: int = Field(default=200, ge=1)
     lease_seconds: float = Field(default=30, gt=0)
     alert_interval_seconds: float = Field(default=2, gt=0)
+    claim_minutes: float = Field(default=15, gt=0, description="a worker's claim on a task expires")
     group_id: str = Field(
         default="hotline-followup", description="consumer group prefix; a new one replays"
     )

@@ -317,3 +317,58 @@ async def test_attempts_are_held_to_the_centers_calling_hours_across_a_time_zone
         )
     assert tried.status_code == 201
     assert inside(datetime.fromisoformat(tried.json()["due_at"]))
+
+
+async def test_a_claimed_task_is_the_holders_until_released_and_an_agreed_time_keeps_calling_hours(
+    stack: Stack, upstream: EventBus, followup_db: AsyncDatabase[Document], tmp_path: Any
+) -> None:
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    import yaml
+    from hotline_shared.settings import DEV_CENTERS_FILE
+
+    centers = yaml.safe_load(DEV_CENTERS_FILE.read_text())
+    centers[0].update(timezone="America/Los_Angeles", calling_hours="09:00-21:00")
+    centers_file = tmp_path / "centers.yaml"
+    centers_file.write_text(yaml.safe_dump(centers))
+    replica = stack.replica(HOTLINE_CENTERS_FILE=str(centers_file),
+                            HOTLINE_FOLLOWUP_POLICY_PROFILE="default")  # fmt: skip
+    replica.start()
+    await replica.wait_ready()
+    event = abandoned(12)
+    await upstream.publish(event)
+
+    async def task() -> Document | None:
+        return await followup_db["tasks"].find_one({"contact_id": event.data.contact_id})
+
+    task_id = (await wait_until(task, timeout=60, what="callback task"))["_id"]
+    ana = {"Authorization": f"Bearer {token_for('counselor', [CENTER], 'ana')}"}
+    ben = {"Authorization": f"Bearer {token_for('counselor', [CENTER], 'ben')}"}
+    base = f"/v1/followups/{task_id}"
+    la = ZoneInfo("America/Los_Angeles")
+    tomorrow = datetime.now(la).date() + timedelta(days=1)
+    evening = datetime(tomorrow.year, tomorrow.month, tomorrow.day, 18, 0, tzinfo=la)  # 6 pm
+    night = evening.replace(hour=23)
+    async with httpx.AsyncClient(base_url=replica.url, timeout=30) as client:
+        claimed = await client.post(f"{base}/claim", headers=ana)
+        queue = (
+            await client.get("/v1/followups", params={"center_id": CENTER}, headers=ben)
+        ).json()
+        stolen = await client.post(f"{base}/attempts", json={"outcome": "no-answer"}, headers=ben)
+        not_yours = await client.post(f"{base}/release", headers=ben)
+        outside = await client.post(f"{base}/schedule", json={"at": night.isoformat()}, headers=ana)
+        agreed = await client.post(
+            f"{base}/schedule", json={"at": evening.isoformat()}, headers=ana
+        )
+        released = await client.post(f"{base}/release", headers=ana)
+        by_ben = await client.post(f"{base}/attempts", json={"outcome": "no-answer"}, headers=ben)
+    assert claimed.status_code == 200 and claimed.json()["claimed_by"] == "ana"
+    assert [i["claimed_by"] for i in queue["items"] if i["id"] == task_id] == ["ana"]
+    assert stolen.status_code == 409 and stolen.json()["claimed_by"] == "ana"
+    assert not_yours.status_code == 409
+    assert outside.status_code == 422 and outside.json()["errors"][0]["field"] == "at"
+    assert agreed.status_code == 200
+    assert datetime.fromisoformat(agreed.json()["due_at"]) == evening
+    assert released.status_code == 200 and released.json()["claimed_by"] is None
+    assert by_ben.status_code == 201 and by_ben.json()["attempts"] == 1

@@ -365,3 +365,38 @@ def test_a_re_screen_at_high_risk_during_a_follow_up_makes_a_new_safety_follow_u
     kinds = [(s.kind, s.cause) for s in plan(screening, POLICY).create]
     expected = level == "high" and during_followup
     assert kinds == ([(FollowupKind.SAFETY_FOLLOW_UP, "rescreen:s-9")] if expected else [])
+
+
+def test_a_claim_holds_a_task_for_its_worker_until_it_expires_or_is_released() -> None:
+    from hotline_followup.domain.task import ClaimedByOther, claim, holder, release
+
+    task = claim(callback_task(), "ana", now=T0, ttl=timedelta(minutes=15))
+    assert holder(task, T0 + timedelta(minutes=14)) == "ana"
+    with pytest.raises(ClaimedByOther):
+        claim(task, "ben", now=T0 + timedelta(minutes=1), ttl=timedelta(minutes=15))
+    assert claim(
+        task, "ana", now=T0 + timedelta(minutes=10), ttl=timedelta(minutes=15)
+    ).claim_until == (T0 + timedelta(minutes=25))  # renewed
+    expired = claim(task, "ben", now=T0 + timedelta(minutes=15), ttl=timedelta(minutes=15))
+    assert holder(expired, T0 + timedelta(minutes=16)) == "ben"
+    with pytest.raises(ClaimedByOther):
+        release(task, "ben", now=T0)
+    assert holder(release(task, "ben", now=T0, supervisor=True), T0) is None
+    assert holder(release(task, "ana", now=T0), T0) is None
+
+
+def test_an_agreed_time_opens_a_window_that_ends_then() -> None:
+    from hotline_followup.domain.task import NotSchedulable, schedule
+
+    task, _ = fire(callback_task(), now=T0 + H, fraction=0.75)  # breached
+    agreed = schedule(task, T0 + 30 * H, now=T0 + 2 * H)
+    assert (agreed.window_start, agreed.due_at, agreed.sla) == (
+        T0 + 2 * H,
+        T0 + 30 * H,
+        Sla.ON_TRACK,
+    )
+    with pytest.raises(NotSchedulable):
+        schedule(task, T0, now=T0 + 2 * H)
+    done, _ = attempt(task, AttemptOutcome.REACHED, now=T0 + 2 * H)
+    with pytest.raises(TaskClosed):
+        schedule(done, T0 + 30 * H, now=T0 + 2 * H)

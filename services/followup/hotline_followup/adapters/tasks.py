@@ -48,6 +48,7 @@ def to_task(doc: Document) -> Task:
         caller_token=doc.get("caller_token"), attempt_keys=tuple(doc.get("attempt_keys", ())),
         first_attempt_in_sla=doc.get("first_attempt_in_sla"),
         last_outcome=AttemptOutcome(doc["last_outcome"]) if doc.get("last_outcome") else None,
+        claimed_by=doc.get("claimed_by"), claim_until=doc.get("claim_until"),
     )  # fmt: skip
 
 
@@ -70,6 +71,7 @@ def task_fields(task: Task, fraction: float) -> Document:
         "caller_token": task.caller_token, "next_fire_at": next_fire_at(task, fraction),
         "attempt_keys": list(task.attempt_keys), "first_attempt_in_sla": task.first_attempt_in_sla,
         "last_outcome": str(task.last_outcome) if task.last_outcome else None,
+        "claimed_by": task.claimed_by, "claim_until": task.claim_until,
         "metrics": metric_entries({
             "tasks": 1, "attempted_first": 1 if first is not None else None,
             "first_in_sla": 1 if first else None, "completed": 1 if task.status is Status.COMPLETED else None,

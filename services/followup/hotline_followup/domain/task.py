@@ -74,6 +74,8 @@ class Task:
     attempt_keys: tuple[str, ...] = ()  # Idempotency-Keys of the attempts recorded
     first_attempt_in_sla: bool | None = None
     last_outcome: AttemptOutcome | None = None
+    claimed_by: str | None = None
+    claim_until: datetime | None = None
 
     @property
     def window(self) -> int:
@@ -174,3 +176,59 @@ def complete(task: Task) -> tuple[Task, list[Happened]]:
 def within_sla(task: Task) -> bool | None:
     """Whether the first attempt came inside the first window (None: not attempted yet)."""
     return task.first_attempt_in_sla
+
+
+# ---- a worker's claim, and a call at an agreed time ---------------------------------------
+
+
+class ClaimedByOther(Exception):
+    """Another worker holds the task (until their claim expires or they release it)."""
+
+    def __init__(self, holder: str) -> None:
+        super().__init__(f"claimed by {holder}")
+        self.holder = holder
+
+
+def holder(task: Task, now: datetime) -> str | None:
+    """Who holds the task now (a claim expires by itself)."""
+    if task.claimed_by and task.claim_until and task.claim_until > now:
+        return task.claimed_by
+    return None
+
+
+def claim(task: Task, worker: str, *, now: datetime, ttl: timedelta) -> Task:
+    """Take (or renew) the task for `ttl`; others see it claimed until then."""
+    if task.terminal:
+        raise TaskClosed(f"task is {task.status}")
+    current = holder(task, now)
+    if current is not None and current != worker:
+        raise ClaimedByOther(current)
+    return replace(task, claimed_by=worker, claim_until=now + ttl)
+
+
+def release(task: Task, worker: str, *, now: datetime, supervisor: bool = False) -> Task:
+    """Give the task back to the queue (its holder, or a supervisor)."""
+    current = holder(task, now)
+    if current is not None and current != worker and not supervisor:
+        raise ClaimedByOther(current)
+    return replace(task, claimed_by=None, claim_until=None)
+
+
+def check_not_claimed_by_other(task: Task, worker: str, *, now: datetime) -> None:
+    current = holder(task, now)
+    if current is not None and current != worker:
+        raise ClaimedByOther(current)
+
+
+class NotSchedulable(ValueError):
+    """An agreed time in the past, or outside the center's calling hours."""
+
+
+def schedule(task: Task, at: datetime, *, now: datetime) -> Task:
+    """The next attempt at a time agreed with the person ("call Tuesday 6 pm"): a new window
+    that ends then (the caller checks calling hours first)."""
+    if task.terminal:
+        raise TaskClosed(f"task is {task.status}")
+    if at <= now:
+        raise NotSchedulable("the agreed time has passed")
+    return replace(task, window_start=now, due_at=at, sla=Sla.ON_TRACK)

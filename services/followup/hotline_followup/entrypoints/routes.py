@@ -41,6 +41,12 @@ class CallDocumentation(BaseModel):
     notes: str | None = Field(default=None, max_length=4_000)
 
 
+class ScheduleCall(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    at: AwareDatetime = Field(description="the agreed time, with its offset (e.g. -08:00)")
+
+
 class AttemptCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -90,6 +96,21 @@ def build_router(get: Callable[[], Followup], verifier: TokenVerifier) -> APIRou
         doc = await svc.record_attempt(get(), followup_id, body.outcome, who.require_center,
                                        idempotency_key=idempotency_key, actor=who.sub, call=call)  # fmt: skip
         return svc.task_out(doc)
+
+    @router.post("/followups/{followup_id}/claim")
+    async def claim(followup_id: str, who: Worker) -> dict[str, Any]:
+        """Take the task (others see it claimed until the claim expires)."""
+        return svc.task_out(await svc.claim_task(get(), followup_id, who, take=True))
+
+    @router.post("/followups/{followup_id}/release")
+    async def release(followup_id: str, who: Worker) -> dict[str, Any]:
+        """Give the task back to the queue (its holder, or a supervisor)."""
+        return svc.task_out(await svc.claim_task(get(), followup_id, who, take=False))
+
+    @router.post("/followups/{followup_id}/schedule")
+    async def schedule(followup_id: str, body: ScheduleCall, who: Worker) -> dict[str, Any]:
+        """The next call at a time agreed with the person, inside calling hours."""
+        return svc.task_out(await svc.schedule_call(get(), followup_id, body.at, who))
 
     @router.get("/sla/summary")
     async def summary(
