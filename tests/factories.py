@@ -29,6 +29,7 @@ SAMPLE_DATA: dict[str, dict[str, Any]] = {
     "hotline.contact.ended.v1": {**_CONTACT, "answered_at": T0.isoformat()},
     "hotline.contact.abandoned.v1": {**_CONTACT, "queued_at": T0.isoformat()},
     "hotline.contact.failed.v1": {**_CONTACT, "reason": "queue-full"},
+    "hotline.contact.callback-number-recorded.v1": {**_CONTACT, "caller_reachable": True},
     "hotline.risk.assessed.v1": {
         "contact_id": CONTACT_ID,
         "screening_id": "s-1",

@@ -280,6 +280,16 @@ class ContactAbandoned(Envelope):
     data: ContactAbandonedData
 
 
+class ContactCallbackNumberRecorded(Envelope):
+    """A number to call back was recorded for a contact that arrived without one (chat,
+    withheld caller id); the number itself stays in intake, encrypted."""
+
+    type: Literal["hotline.contact.callback-number-recorded.v1"] = (
+        "hotline.contact.callback-number-recorded.v1"
+    )
+    data: ContactData
+
+
 class ContactFailed(Envelope):
     type: Literal["hotline.contact.failed.v1"] = "hotline.contact.failed.v1"
     data: ContactFailedData
@@ -356,7 +366,7 @@ EVENT_TYPES: dict[str, type[Envelope]] = {
     cls.model_fields["type"].default: cls
     for cls in (
         ContactStarted, ContactQueued, ContactAnswered, ContactTransferred, ContactEnded,
-        ContactAbandoned, ContactFailed, RiskAssessed, RiskEscalated, RiskEmsConfirmed, SessionOpened,
+        ContactAbandoned, ContactFailed, ContactCallbackNumberRecorded, RiskAssessed, RiskEscalated, RiskEmsConfirmed, SessionOpened,
         SessionClosed, SessionDocumentationOverdue, FollowupScheduled, FollowupDue,
         FollowupAttempted, FollowupCompleted, FollowupMissed, FollowupSlaAtRisk,
         FollowupSlaBreached,

@@ -195,3 +195,51 @@ async def test_a_documented_follow_up_call_with_a_high_re_screen_makes_a_new_saf
     assert stored is not None and len(stored["attempt_log"]) == 1
     assert stored["attempt_log"][0]["by"] == "supervisor-2"
     assert "Maria" not in json.dumps(stored, default=str)  # documentation encrypted at rest
+
+
+async def test_a_callback_waits_for_a_number_and_starts_once_one_is_recorded(
+    services: dict[str, ServiceProcess],
+) -> None:
+    intake, followup = services["intake"], services["followup"]
+    mongo = MongoSettings(database_prefix=intake.env["HOTLINE_MONGODB_DATABASE_PREFIX"])
+    sid = unique("CA")
+    withheld = [seq.twilio_status(sid, "in-progress", 0, 0), seq.twilio_queue(sid, "hangup", 45),
+                seq.twilio_status(sid, "completed", 1, 46)]  # fmt: skip
+    async with httpx.AsyncClient(base_url=intake.url, timeout=10) as client:
+        for form in withheld:
+            assert (await post_twilio(client, {**form, "From": "anonymous"})).status_code == 200
+    contact_id = contact_id_for("twilio", sid)
+    db = make_client(mongo)
+    try:
+        tasks = db[f"{mongo.database_prefix}hotline_followup"]["tasks"]
+
+        async def callback(status: str) -> Any:
+            return await tasks.find_one(
+                {"contact_id": contact_id, "kind": "callback", "status": status}
+            )
+
+        waiting = await wait_until(
+            lambda: callback("needs-number"), timeout=60, what="needs-number"
+        )
+        async with httpx.AsyncClient(timeout=10, headers=SUPERVISOR) as client:
+            too_soon = await client.post(f"{followup.url}/v1/followups/{waiting['_id']}/attempts",
+                                         json={"outcome": "no-answer"})  # fmt: skip
+            bad = await client.put(f"{intake.url}/v1/contacts/{contact_id}/callback-number",
+                                   json={"number": "555-0100"})  # fmt: skip
+            recorded = await client.put(f"{intake.url}/v1/contacts/{contact_id}/callback-number",
+                                        json={"number": "+15550100999"})  # fmt: skip
+            started = await wait_until(
+                lambda: callback("scheduled"), timeout=60, what="callback started"
+            )
+            released = await client.get(f"{intake.url}/v1/contacts/{contact_id}/caller",
+                                        params={"reason": "callback"})  # fmt: skip
+        stored = await db[f"{mongo.database_prefix}hotline_intake"]["contacts"].find_one(
+            {"_id": contact_id}
+        )
+    finally:
+        await db.close()
+    assert too_soon.status_code == 409
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "number"
+    assert recorded.status_code == 204 and started["_id"] == waiting["_id"]
+    assert started["caller_token"] and released.json()["caller_number"] == "+15550100999"
+    assert "5550100999" not in json.dumps(stored, default=str)  # encrypted at rest

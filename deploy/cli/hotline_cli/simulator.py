@@ -15,7 +15,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -36,6 +36,9 @@ ANSWERS = {
 
 
 RETRIES = 15  # like a provider's webhook retries: a minute or two of patience
+
+
+SHORT_ABANDON_SECONDS = 5  # the dev centers' threshold (centers.yaml default)
 
 
 def backoff(attempt: int) -> float:
@@ -65,6 +68,7 @@ class Contact:
     reachable: bool
     risk: str | None = None  # none | low | moderate | high | imminent
     followup_consent: bool = False
+    short: bool = False  # left the queue within the short-abandon threshold (5 s)
     session_closed: bool = False
 
 
@@ -159,6 +163,7 @@ class Simulation:
             },
         )
         wait = self.rng.randint(2, 40)
+        contact.short = contact.abandoned and wait < SHORT_ABANDON_SECONDS
         if contact.abandoned:
             await self._twilio(client, {**base, "CallStatus": "in-progress", "QueueResult": "hangup",
                                         "QueueSid": "QUsim", "QueueTime": str(wait)})  # fmt: skip
@@ -182,8 +187,13 @@ class Simulation:
         await self._counselor(client, contact)
 
     async def _connect_call(self, client: httpx.AsyncClient, cid: str, contact: Contact) -> None:
-        started = datetime.now(UTC).isoformat()
-        queue = {"queueArn": "arn:sim:queue", "queueType": "STANDARD", "enqueueTimestamp": started}
+        # an abandoning caller waited in the queue (seconds, in the past) before hanging up
+        wait = self.rng.randint(2, 40) if contact.abandoned else 0
+        contact.short = contact.abandoned and wait < SHORT_ABANDON_SECONDS
+        begun = datetime.now(UTC) - timedelta(seconds=wait + 1)
+        started = begun.isoformat()
+        queue = {"queueArn": "arn:sim:queue", "queueType": "STANDARD",
+                 "enqueueTimestamp": (begun + timedelta(seconds=1)).isoformat()}  # fmt: skip
         attributes = {"HotlineCallerNumber": contact.number} if contact.reachable else {}
 
         async def send(event_type: str, **detail: Any) -> None:

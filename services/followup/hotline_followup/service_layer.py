@@ -16,6 +16,7 @@ from hotline_shared.crypto import KeyRing
 from hotline_shared.events import (
     AttemptOutcome,
     ContactAnswered,
+    ContactCallbackNumberRecorded,
     Envelope,
     FollowupAttempted,
     FollowupAttemptedData,
@@ -42,10 +43,11 @@ from hotline_followup.adapters.alerts import AlertQueue
 from hotline_followup.adapters.tasks import AnsweredCallers, TaskStore, new_task, to_task
 from hotline_followup.domain.alerts import ALERTING_TYPES, alerts_supervisor_now
 from hotline_followup.domain.hours import CallingHours, hold_to_calling_hours
-from hotline_followup.domain.policy import Policy, TaskSpec, plan
+from hotline_followup.domain.policy import Policy, TaskSpec, callback_id, plan
 from hotline_followup.domain.task import (
     ClaimedByOther,
     Happened,
+    NeedsNumber,
     NotSchedulable,
     Status,
     Task,
@@ -56,6 +58,7 @@ from hotline_followup.domain.task import (
     claim,
     complete,
     fire,
+    number_recorded,
     release,
     schedule,
 )  # fmt: skip
@@ -123,6 +126,21 @@ async def on_event(f: Followup, event: Envelope) -> None:
         await create_task(f, spec, policy)
     if decided.complete_ems_for:
         await complete_ems(f, decided.complete_ems_for)
+    if decided.number_for and isinstance(event, ContactCallbackNumberRecorded):
+        await number_arrived(f, event, policy)
+
+
+async def number_arrived(f: Followup, event: ContactCallbackNumberRecorded, policy: Policy) -> None:
+    """The callback that waited for a number starts now (inside calling hours)."""
+    first_due = policy.seconds(policy.rule(FollowupKind.CALLBACK).first_due_seconds)
+    hours = f.calling_hours(event.centerid)
+
+    def started(task: Task) -> tuple[Task, list[Happened]]:
+        after, happened = number_recorded(task, caller_token=event.data.caller_token,
+                                          now=f.clock.now(), first_due=first_due)  # fmt: skip
+        return hold_to_calling_hours(after, hours), happened
+
+    await change_task(f, callback_id(event.data.contact_id), started)
 
 
 async def create_task(f: Followup, spec: TaskSpec, policy: Policy) -> None:
@@ -304,6 +322,10 @@ async def record_attempt(
             return hold_to_calling_hours(after, f.calling_hours(task.center_id)), happened
         except TaskClosed as exc:
             raise Problem(409, "Follow-up is closed", detail=str(exc), field="followup_id") from exc
+        except NeedsNumber as exc:
+            raise Problem(
+                409, "No number to call yet", detail=str(exc), field="followup_id"
+            ) from exc
         except ClaimedByOther as exc:
             raise _claimed(exc) from exc
 

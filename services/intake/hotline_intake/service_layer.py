@@ -15,6 +15,7 @@ from hotline_shared.events import (
     ContactAbandonedData,
     ContactAnswered,
     ContactAnsweredData,
+    ContactCallbackNumberRecorded,
     ContactData,
     ContactEnded,
     ContactEndedData,
@@ -416,6 +417,44 @@ async def release_caller_number(
     return intake.keyring.decrypt(
         contact.caller.number_ciphertext, context=f"contact:{contact.state.contact_id}:caller"
     )
+
+
+# ---- callback number ---------------------------------------------------------------------
+
+
+async def record_callback_number(
+    intake: Intake, *, contact: StoredContact, number: str, actor: str, role: str
+) -> None:
+    """A number to call back, for a contact that arrived without one: encrypted like a caller
+    number, audited, and announced (without the number) so a waiting callback can start."""
+    center = intake.centers.get(contact.center_id)
+    if center is None:
+        raise Problem(404, "Unknown center", field="center_id")
+    contact_id = contact.state.contact_id
+
+    async def attempt() -> bool | None:
+        stored = await contact_or_404(intake, contact_id)
+        pepper = center.caller_token_pepper.get_secret_value().encode()
+        ciphertext = intake.keyring.encrypt(f"center:{center.id}", number,
+                                            context=f"contact:{contact_id}:caller")  # fmt: skip
+        caller = Caller(
+            token=caller_token(pepper, number), number_ciphertext=ciphertext, reachable=True
+        )
+        now = intake.clock.now()
+        data = ContactData(contact_id=contact_id, provider=stored.state.provider,
+                           provider_contact_id=stored.state.provider_contact_id,
+                           channel=stored.state.channel, occurred_at=now,
+                           caller_token=caller.token, caller_reachable=True)  # fmt: skip
+        event = new_event(ContactCallbackNumberRecorded, data=data, center_id=center.id,
+                          source=SOURCE, time=now, cause=(contact_id, "callback-number", caller.token or ""))  # fmt: skip
+        return True if await intake.contacts.set_caller(stored, caller, event, now=now) else None
+
+    await AuditLog(intake.db).record(
+        action="callback-number.write", actor=actor, role=role, contact_id=contact_id,
+        center_id=contact.center_id, reason="callback", at=intake.clock.now(),
+    )  # fmt: skip
+    await retry_on_conflict(attempt, what="contact")
+    await intake.outbox("contacts").flush(contact_id)
 
 
 # ---- KPIs ----------------------------------------------------------------------------------

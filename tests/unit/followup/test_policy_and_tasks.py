@@ -71,8 +71,29 @@ def test_abandoned_reachable_caller_gets_a_callback_due_in_30_minutes() -> None:
     )
 
 
-def test_abandoned_unreachable_caller_gets_nothing() -> None:
-    assert plan(event("contact.abandoned", caller_reachable=False), POLICY).create == []
+def test_an_abandoned_caller_without_a_number_gets_a_callback_that_waits_for_one() -> None:
+    from hotline_followup.domain.task import NeedsNumber, number_recorded
+
+    spec = only(
+        plan(event("contact.abandoned", caller_reachable=False, caller_token=None), POLICY).create
+    )
+    task = new_task(spec, spacing=timedelta(minutes=30))
+    assert spec.needs_number and task.status is Status.NEEDS_NUMBER
+    assert next_fire_at(task, 0.75) is None and fire(task, now=T0 + 9 * H, fraction=0.75)[1] == []
+    with pytest.raises(NeedsNumber):
+        attempt(task, AttemptOutcome.NO_ANSWER, now=T0 + H)
+    recorded = event("contact.callback-number-recorded", caller_token="tok-9")
+    assert plan(recorded, POLICY).number_for == recorded.data.contact_id
+    started, _ = number_recorded(
+        task, caller_token="tok-9", now=T0 + 2 * H, first_due=timedelta(minutes=30)
+    )
+    assert (started.status, started.window_start, started.due_at, started.caller_token) == (
+        Status.SCHEDULED,
+        T0 + 2 * H,
+        T0 + 2 * H + timedelta(minutes=30),
+        "tok-9",
+    )
+    assert number_recorded(started, caller_token="x", now=T0, first_due=H) == (started, [])
 
 
 def test_escalation_gets_an_ems_confirmation_due_in_an_hour_until_confirmed() -> None:

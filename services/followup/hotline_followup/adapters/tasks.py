@@ -34,6 +34,7 @@ def new_task(spec: TaskSpec, spacing: timedelta) -> Task:
         created_at=spec.created_at, window_start=spec.created_at, due_at=spec.due_at,
         max_attempts=spec.max_attempts, spacing=spacing, policy_version=spec.policy_version,
         caller_token=spec.caller_token,
+        status=Status.NEEDS_NUMBER if spec.needs_number else Status.SCHEDULED,
     )  # fmt: skip
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from hotline_shared.events import (
     ContactAbandoned,
     ContactAnswered,
+    ContactCallbackNumberRecorded,
     Envelope,
     FollowupKind,
     RiskAssessed,
@@ -114,6 +115,7 @@ class TaskSpec:
     caller_token: str | None = None
     cause: str = ""
     series_index: int | None = None
+    needs_number: bool = False  # a callback for a contact that came without a number
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,7 @@ class Plan:
     create: list[TaskSpec] = field(default_factory=list)
     cancel_callbacks_for_caller: str | None = None  # caller_token answered again
     complete_ems_for: str | None = None  # escalation id confirmed reached
+    number_for: str | None = None  # contact id whose waiting callback got a number
 
 
 def plan(event: Envelope, policy: Policy) -> Plan:
@@ -128,10 +131,13 @@ def plan(event: Envelope, policy: Policy) -> Plan:
     center = event.centerid
     if isinstance(event, ContactAbandoned):
         data = event.data
-        if not data.caller_reachable or data.short:
-            return Plan()  # no number; or hung up within seconds: not a caller who waited
+        if data.short:
+            return Plan()  # hung up within seconds: not a caller who waited
         return Plan(create=[_task(policy, FollowupKind.CALLBACK, data.contact_id, center,
-                                  data.occurred_at, cause=data.contact_id, caller=data.caller_token)])  # fmt: skip
+                                  data.occurred_at, cause=data.contact_id, caller=data.caller_token,
+                                  needs_number=not data.caller_reachable)])  # fmt: skip
+    if isinstance(event, ContactCallbackNumberRecorded):
+        return Plan(number_for=event.data.contact_id)
     if isinstance(event, ContactAnswered):
         token = event.data.caller_token
         return Plan(cancel_callbacks_for_caller=token) if token else Plan()
@@ -185,14 +191,19 @@ def _may_reach_out(kind: FollowupKind, *, consented: bool, policy: Policy) -> bo
     return consented or waived
 
 
+def callback_id(contact_id: str) -> str:
+    return derive_id("followup", str(FollowupKind.CALLBACK), contact_id)
+
+
 def _task(
     policy: Policy, kind: FollowupKind, contact_id: str, center_id: str, start: datetime, *,
     cause: str, caller: str | None = None, series_index: int | None = None,
+    needs_number: bool = False,
 ) -> TaskSpec:  # fmt: skip
     rule = policy.rule(kind)
     return TaskSpec(
         id=derive_id("followup", str(kind), cause), kind=kind, contact_id=contact_id,
         center_id=center_id, created_at=start, due_at=start + policy.seconds(rule.first_due_seconds),
         max_attempts=rule.max_attempts, policy_version=policy.version, caller_token=caller,
-        cause=cause, series_index=series_index,
+        cause=cause, series_index=series_index, needs_number=needs_number,
     )  # fmt: skip

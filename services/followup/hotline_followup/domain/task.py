@@ -14,6 +14,7 @@ from hotline_shared.events import AttemptOutcome, FollowupKind
 
 
 class Status(StrEnum):
+    NEEDS_NUMBER = "needs-number"  # a callback for a contact that came without a number
     SCHEDULED = "scheduled"
     DUE = "due"
     ATTEMPTED = "attempted"
@@ -43,6 +44,10 @@ class Happened(StrEnum):
 
 class TaskClosed(Exception):
     """The task is completed, missed or cancelled: no more attempts."""
+
+
+class NeedsNumber(Exception):
+    """A callback without a number to call: nothing to attempt yet."""
 
 
 # Outcomes that end the follow-up (engaged, declined, or handed to imminent-risk work) and
@@ -92,7 +97,7 @@ class Task:
 
 def next_fire_at(task: Task, fraction: float) -> datetime | None:
     """When this task's timer must next run, or None when nothing is left to fire."""
-    if task.terminal:
+    if task.terminal or task.status is Status.NEEDS_NUMBER:
         return None
     candidates = []
     if task.sla is Sla.ON_TRACK:
@@ -104,7 +109,7 @@ def next_fire_at(task: Task, fraction: float) -> datetime | None:
 
 def fire(task: Task, *, now: datetime, fraction: float) -> tuple[Task, list[Happened]]:
     """Apply every timer that has come due by `now`, in order, each at most once a window."""
-    if task.terminal:
+    if task.terminal or task.status is Status.NEEDS_NUMBER:
         return task, []
     happened: list[Happened] = []
     if task.sla is Sla.ON_TRACK and now >= task.at_risk_at(fraction):
@@ -131,6 +136,8 @@ def attempt(
     an engaged person "lost"); a person who wants no more contact ends it, as a decline does."""
     if key is not None and key in task.attempt_keys:
         return task, []
+    if task.status is Status.NEEDS_NUMBER:
+        raise NeedsNumber("record a callback number first")
     if key is not None:
         task = replace(task, attempt_keys=(*task.attempt_keys, key))
     if task.terminal:
@@ -232,3 +239,12 @@ def schedule(task: Task, at: datetime, *, now: datetime) -> Task:
     if at <= now:
         raise NotSchedulable("the agreed time has passed")
     return replace(task, window_start=now, due_at=at, sla=Sla.ON_TRACK)
+
+
+def number_recorded(task: Task, *, caller_token: str | None, now: datetime,
+                    first_due: timedelta) -> tuple[Task, list[Happened]]:  # fmt: skip
+    """A callback number arrived: the waiting callback starts its first window now."""
+    if task.status is not Status.NEEDS_NUMBER:
+        return task, []
+    return replace(task, status=Status.SCHEDULED, window_start=now, due_at=now + first_due,
+                   caller_token=caller_token), []  # fmt: skip

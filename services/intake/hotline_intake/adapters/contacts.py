@@ -173,6 +173,18 @@ class ContactStore:
         cursor = self.collection.find({"settle_due_at": {"$lte": now}}, {"_id": 1}).limit(limit)
         return [doc["_id"] async for doc in cursor]
 
+    async def set_caller(
+        self, stored: StoredContact, caller: Caller, event: Envelope, *, now: datetime
+    ) -> bool:
+        """Record a callback number (and its event) if nobody changed the contact meanwhile."""
+        fields = {"caller_token": caller.token, "caller_number": caller.number_ciphertext,
+                  "caller_reachable": caller.reachable, "updated_at": now}  # fmt: skip
+        update = Outbox.update({"$set": fields, "$inc": {"version": 1}}, [event], now)
+        result = await self.collection.update_one(
+            {"_id": stored.state.contact_id, "version": stored.version}, update
+        )
+        return result.modified_count == 1
+
     async def set_risk(self, stored: StoredContact, risk: Document) -> bool:
         """Record the contact's current risk; False on a concurrent change."""
         result = await self.collection.update_one(

@@ -63,6 +63,12 @@ class ScreeningCreate(BaseModel):
         )  # fmt: skip
 
 
+class CallbackNumber(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    number: str = Field(pattern=r"^\+[1-9]\d{6,14}$", description="E.164, e.g. +15551234567")
+
+
 class EscalationAction(StrEnum):
     EMS_DISPATCHED = "ems-dispatched"
     POLICE_WELFARE_CHECK = "police-welfare-check"
@@ -180,6 +186,14 @@ def build_router(get_intake: Callable[[], Intake], verifier: TokenVerifier) -> A
         if number is None:
             raise Problem(404, "No caller number on record", detail="withheld or never given")
         return {"contact_id": contact_id, "caller_number": number}
+
+    @router.put("/contacts/{contact_id}/callback-number", status_code=204)
+    async def record_callback_number(contact_id: str, body: CallbackNumber, who: Clinician) -> None:
+        """A number to call back, for a contact that arrived without one (chat, withheld
+        caller id): stored encrypted, audited; a waiting callback starts."""
+        contact = await contact_for(contact_id, who)
+        await svc.record_callback_number(get_intake(), contact=contact, number=body.number,
+                                         actor=who.sub, role=str(who.role))  # fmt: skip
 
     @router.get("/kpis/operations")
     async def kpis(
