@@ -101,9 +101,11 @@ async def assert_exact_counts(system: System, truth: Truth) -> None:
     assert not truth.errors, truth.errors[:5]
     answered, abandoned = truth.answered, truth.abandoned
     assert all(c.session_closed for c in answered), "every answered contact was documented"
-    # short abandons get no callback; callers without a number get one that waits for it
-    reachable_abandoned = {c.contact_id for c in abandoned if c.reachable and not c.short}
-    waiting_for_number = {c.contact_id for c in abandoned if not c.reachable and not c.short}
+    # short abandons get no callback; callers without a number get one that waits for it,
+    # until a number is recorded; failed contacts (queue full) are neither answered nor abandoned
+    with_callback = {c.contact_id for c in abandoned if not c.short}
+    waiting_for_number = {c.contact_id for c in abandoned
+                          if not c.short and not c.reachable and not c.number_recorded}  # fmt: skip
     # a safety follow-up calls the caller back: only with the consent given at close
     severe = {
         c.contact_id for c in answered if c.risk in ("high", "imminent") and c.followup_consent
@@ -116,19 +118,20 @@ async def assert_exact_counts(system: System, truth: Truth) -> None:
             d async for d in followup["tasks"].find({"kind": kind}, {"contact_id": 1, "status": 1})
         ]
 
+    async def needs_number() -> set[str]:
+        return {d["contact_id"] for d in await tasks("callback") if d["status"] == "needs-number"}
+
     async def settled() -> bool:
-        return (len(await tasks("callback")) >= len(reachable_abandoned | waiting_for_number)
+        return (len(await tasks("callback")) >= len(with_callback)
+                and await needs_number() <= waiting_for_number
                 and len(await tasks("safety-follow-up")) >= len(severe)
                 and len(await tasks("ems-confirmation")) >= len(imminent)
                 and await sessions["sessions"].count_documents({}) >= len(answered))  # fmt: skip
 
     await wait_until(settled, timeout=300, what="follow-up tasks and sessions for every contact")
     callbacks = Counter(d["contact_id"] for d in await tasks("callback"))
-    assert set(callbacks) == reachable_abandoned | waiting_for_number and set(
-        callbacks.values()
-    ) == {1}
-    waiting = {d["contact_id"] for d in await tasks("callback") if d["status"] == "needs-number"}
-    assert waiting == waiting_for_number
+    assert set(callbacks) == with_callback and set(callbacks.values()) == {1}
+    assert await needs_number() == waiting_for_number
     safety = Counter(d["contact_id"] for d in await tasks("safety-follow-up"))
     assert set(safety) == severe and set(safety.values()) == {1}
     ems = Counter(d["contact_id"] for d in await tasks("ems-confirmation"))
@@ -185,7 +188,8 @@ def fact_of(event: dict[str, Any]) -> str:
     data = event["data"]
     for key in ("followup_id", "screening_id", "escalation_id", "session_id"):
         if key in data:
-            return f"{data[key]}:{data.get('attempt_no', '')}"
+            # an SLA transition happens once per attempt window: its deadline tells them apart
+            return f"{data[key]}:{data.get('attempt_no', '')}:{data.get('deadline_at', '')}"
     return str(data.get("leg", ""))
 
 

@@ -59,18 +59,32 @@ def render(console: Console, truth: Truth | None, data: dict[str, Any]) -> None:
     table = Table(title="hotline — run report", show_header=True)
     table.add_column("measure")
     table.add_column("value", justify="right")
+    counts = sla.get("counts", {})
     rows: list[tuple[str, Any]] = [
         ("contacts offered", kpis.get("offered")), ("answered", kpis.get("answered")),
-        ("abandoned", kpis.get("abandoned")), ("answer rate", kpis.get("answer_rate")),
+        ("abandoned", kpis.get("abandoned")), ("short abandons", kpis.get("short_abandoned")),
+        ("failed (queue full, errors)", kpis.get("failed")),
+        ("answer rate", _pct(kpis.get("answer_rate"))),
+        ("abandonment rate", _pct(kpis.get("abandonment_rate"))),
         ("average speed to answer (s)", kpis.get("average_speed_to_answer_seconds")),
-        ("service level (20 s)", kpis.get("service_level")),
+        ("longest wait (s)", kpis.get("longest_wait_seconds")),
+        ("average time to abandon (s)", kpis.get("average_time_to_abandon_seconds")),
+        (f"service level ({kpis.get('service_level_threshold_seconds', 20)} s)", _pct(kpis.get("service_level"))),
+        ("average handle time (s)", kpis.get("average_handle_time_seconds")),
+        ("transfers out of the center", kpis.get("transferred_out_of_center")),
         ("follow-ups scheduled", sum(statuses.values())), ("  completed", statuses.get("completed", 0)),
         ("  missed", statuses.get("missed", 0)), ("  cancelled", statuses.get("cancelled", 0)),
+        ("  waiting for a number", statuses.get("needs-number", 0)),
         ("  open", sum(statuses.get(s, 0) for s in ("scheduled", "due", "attempted"))),
-        ("SLA breached", sla.get("counts", {}).get("breached")), ("SLA at risk", sla.get("counts", {}).get("at-risk")),
-        ("first attempt within SLA", sla.get("first_attempt_within_sla_rate")),
+        ("SLA breached", counts.get("breached")), ("SLA at risk", counts.get("at-risk")),
+        ("first attempt within SLA", _pct(sla.get("first_attempt_within_sla_rate"))),
         ("median time to first attempt (s)", sla.get("median_seconds_to_first_attempt")),
     ]  # fmt: skip
+    for kind, figures in (sla.get("by_kind") or {}).items():
+        if figures.get("scheduled"):
+            rows.append((f"  {kind}: scheduled / reached / declined / lost",
+                         f"{figures['scheduled']} / {figures['reached']} / {figures['declined']} / "
+                         f"{figures['lost_to_follow_up']}"))  # fmt: skip
     if truth is not None:
         mix = Counter(c.risk for c in truth.answered if c.risk)
         total = sum(mix.values()) or 1
@@ -82,6 +96,10 @@ def render(console: Console, truth: Truth | None, data: dict[str, Any]) -> None:
     for name, value in rows:
         table.add_row(name, "—" if value is None else str(value))
     console.print(table)
+
+
+def _pct(rate: float | None) -> str | None:
+    return f"{rate:.1%}" if rate is not None else None
 
 
 def _ms(value: float | None) -> str | None:

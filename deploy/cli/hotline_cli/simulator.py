@@ -69,6 +69,8 @@ class Contact:
     risk: str | None = None  # none | low | moderate | high | imminent
     followup_consent: bool = False
     short: bool = False  # left the queue within the short-abandon threshold (5 s)
+    failed: bool = False  # the queue was full: never reached a counselor, no callback
+    number_recorded: bool = False  # a callback number came later (for a caller without one)
     session_closed: bool = False
 
 
@@ -84,7 +86,7 @@ class Truth:
 
     @property
     def answered(self) -> list[Contact]:
-        return [c for c in self.contacts if not c.abandoned]
+        return [c for c in self.contacts if not c.abandoned and not c.failed]
 
     @property
     def abandoned(self) -> list[Contact]:
@@ -136,17 +138,44 @@ class Simulation:
         # Connect events carry no number: only when the flow sets the attribute (half here)
         reachable = provider == "twilio" or self.rng.random() < 0.5
         contact = Contact(contact_id_for(provider, pcid), provider, number, abandoned, reachable)
+        contact.failed = provider == "twilio" and not abandoned and self.rng.random() < 0.03
+        taskrouter = provider == "twilio" and self.rng.random() < 0.3  # routed by TaskRouter
         self.truth.contacts.append(contact)
         try:
             if provider == "twilio":
-                await self._twilio_call(client, pcid, contact)
+                await self._twilio_call(client, pcid, contact, taskrouter=taskrouter)
             else:
                 await self._connect_call(client, pcid, contact)
+            if contact.abandoned and not contact.reachable and self.rng.random() < 0.5:
+                await self._record_callback_number(client, contact)
         except Exception as exc:  # a simulator reports, it does not stop the run
             self.truth.errors.append(f"{contact.contact_id}: {type(exc).__name__}: {exc}")
         self.on_progress()
 
-    async def _twilio_call(self, client: httpx.AsyncClient, sid: str, contact: Contact) -> None:
+    async def _record_callback_number(self, client: httpx.AsyncClient, contact: Contact) -> None:
+        """The caller's number reached the center another way (a chat, a later message)."""
+        await self._call(client, "PUT", "intake", f"/v1/contacts/{contact.contact_id}/callback-number",
+                         headers=self.counselor, json={"number": contact.number}, empty=True)  # fmt: skip
+        contact.number_recorded = True
+
+    async def _taskrouter(
+        self, client: httpx.AsyncClient, sid: str, event_type: str, n: int
+    ) -> None:
+        token = self._secret(self.center.twilio_auth_token)
+        form = {"EventType": event_type, "Sid": f"EV{sid}{n}", "TaskSid": f"WT{sid}",
+                "TaskAttributes": f'{{"call_sid": "{sid}"}}', "Timestamp": str(int(time.time())),
+                "WorkerSid": "WKsim", "WorkerName": "counselor-sim"}  # fmt: skip
+
+        def signed(url: str) -> dict[str, Any]:
+            return {"content": urlencode(form), "headers": {
+                "X-Twilio-Signature": twilio.signature(token, url, form),
+                "Content-Type": "application/x-www-form-urlencoded"}}  # fmt: skip
+
+        await self._post(client, f"/v1/telephony/twilio-taskrouter/{self.center.id}", signed)
+
+    async def _twilio_call(
+        self, client: httpx.AsyncClient, sid: str, contact: Contact, *, taskrouter: bool = False
+    ) -> None:
         base = {"CallSid": sid, "AccountSid": "ACsim", "From": contact.number, "To": "+18002738255",
                 "Direction": "inbound", "ApiVersion": "2010-04-01"}  # fmt: skip
         await self._twilio(
@@ -164,6 +193,24 @@ class Simulation:
         )
         wait = self.rng.randint(2, 40)
         contact.short = contact.abandoned and wait < SHORT_ABANDON_SECONDS
+        if contact.failed:  # the queue was full
+            await self._twilio(client, {**base, "CallStatus": "in-progress", "QueueResult": "queue-full",
+                                        "QueueSid": "QUsim", "QueueTime": "0"})  # fmt: skip
+            await self._twilio(client, {**base, "CallStatus": "completed", "SequenceNumber": "2",
+                                        "Timestamp": _rfc2822_now()})  # fmt: skip
+            return
+        if taskrouter and not contact.abandoned:
+            # TaskRouter answers while the caller is on the line: the counselor documents live
+            await self._taskrouter(client, sid, "task.created", 1)
+            await self._taskrouter(client, sid, "reservation.accepted", 2)
+            await self._counselor(client, contact)
+            await self._twilio(client, {**base, "CallStatus": "completed", "SequenceNumber": "2",
+                                        "Timestamp": _rfc2822_now()})  # fmt: skip
+            await self._taskrouter(client, sid, "task.wrapup", 3)
+            await self._taskrouter(client, sid, "task.completed", 4)
+            await self._twilio(client, {**base, "CallStatus": "completed", "QueueResult": "bridged",
+                                        "QueueSid": "QUsim", "QueueTime": str(wait)})  # fmt: skip
+            return
         if contact.abandoned:
             await self._twilio(client, {**base, "CallStatus": "in-progress", "QueueResult": "hangup",
                                         "QueueSid": "QUsim", "QueueTime": str(wait)})  # fmt: skip
@@ -344,7 +391,7 @@ class Simulation:
         raise RuntimeError(f"webhook kept failing: {path}")
 
     async def _call(self, client: httpx.AsyncClient, method: str, service: str, path: str, *,
-                    ok409: bool = False, **kwargs: Any) -> Any:  # fmt: skip
+                    ok409: bool = False, empty: bool = False, **kwargs: Any) -> Any:  # fmt: skip
         """A counselor's request, retried on transport errors and 5xx (services restart)."""
         for attempt in range(RETRIES):
             try:
@@ -355,7 +402,7 @@ class Simulation:
                 await asyncio.sleep(backoff(attempt))
                 continue
             if response.status_code < 300 or (ok409 and response.status_code == 409):
-                return response.json()
+                return None if empty else response.json()
             if response.status_code < 500:
                 raise RuntimeError(
                     f"{method} {response.request.url.path}: {response.status_code} {response.text[:200]}"
