@@ -3,6 +3,7 @@ callback and count apart; a TaskRouter answer opens the session during the call.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 from collections.abc import AsyncIterator
@@ -28,12 +29,13 @@ pytestmark = pytest.mark.integration
 SUPERVISOR = {"Authorization": f"Bearer {token_for('supervisor', [CENTER], 'supervisor-2')}"}
 
 
-@pytest.fixture
-async def services(tmp_path: Path) -> AsyncIterator[dict[str, ServiceProcess]]:
+@contextlib.asynccontextmanager
+async def running(tmp_path: Path, *names: str) -> AsyncIterator[dict[str, ServiceProcess]]:
+    """Services on their own topics and databases, started together."""
     prefix = unique("t")
     env = {"HOTLINE_KAFKA_TOPIC_PREFIX": f"{prefix}.", "HOTLINE_MONGODB_DATABASE_PREFIX": f"{prefix}_",
            "HOTLINE_FOLLOWUP_GROUP_ID": f"{prefix}-followup"}  # fmt: skip
-    started = {name: ServiceProcess(name, env, tmp_path) for name in ("intake", "followup")}
+    started = {name: ServiceProcess(name, env, tmp_path) for name in names}
     for service in started.values():
         service.start()
     try:
@@ -43,6 +45,12 @@ async def services(tmp_path: Path) -> AsyncIterator[dict[str, ServiceProcess]]:
     finally:
         for service in started.values():
             service.stop()
+
+
+@pytest.fixture
+async def services(tmp_path: Path) -> AsyncIterator[dict[str, ServiceProcess]]:
+    async with running(tmp_path, "intake", "followup") as started:
+        yield started
 
 
 def abandoned_after(sid: str, wait: int) -> list[dict[str, str]]:
@@ -98,21 +106,8 @@ async def post_taskrouter(client: httpx.AsyncClient, form: dict[str, str]) -> ht
 
 @pytest.fixture
 async def intake_and_sessions(tmp_path: Path) -> AsyncIterator[dict[str, ServiceProcess]]:
-    prefix = unique("t")
-    env = {
-        "HOTLINE_KAFKA_TOPIC_PREFIX": f"{prefix}.",
-        "HOTLINE_MONGODB_DATABASE_PREFIX": f"{prefix}_",
-    }
-    started = {name: ServiceProcess(name, env, tmp_path) for name in ("intake", "sessions")}
-    for service in started.values():
-        service.start()
-    try:
-        for service in started.values():
-            await service.wait_ready()
+    async with running(tmp_path, "intake", "sessions") as started:
         yield started
-    finally:
-        for service in started.values():
-            service.stop()
 
 
 async def test_a_taskrouter_answer_opens_the_session_while_the_caller_is_on_the_line(

@@ -45,3 +45,25 @@ def abandoned(n: int, token: str | None = None) -> Any:
                                 caller_reachable=True)  # fmt: skip
     return new_event(ContactAbandoned, data=data, center_id=CENTER, source="hotline/intake",
                      time=datetime.now(UTC), cause=(contact_id,))  # fmt: skip
+
+
+def centers_file(tmp: Path, **first_center: Any) -> Path:
+    """The development centers, the first one changed (alert webhook, time zone, hours…)."""
+    import yaml
+    from hotline_shared.settings import DEV_CENTERS_FILE
+
+    centers = yaml.safe_load(DEV_CENTERS_FILE.read_text())
+    centers[0].update(first_center)
+    path = tmp / "centers.yaml"
+    path.write_text(yaml.safe_dump(centers))
+    return path
+
+
+async def first_task(db: Any, contact_id: str) -> Any:
+    """The task follow-up makes for a contact, once it is there."""
+    from tests.support import wait_until
+
+    async def found() -> Any:
+        return await db["tasks"].find_one({"contact_id": contact_id})
+
+    return await wait_until(found, timeout=60, what=f"a task for {contact_id}")

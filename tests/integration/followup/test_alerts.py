@@ -11,13 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from hotline_shared import webhooks
 from hotline_shared.kafka import EventBus
-from hotline_shared.settings import DEV_CENTERS_FILE
 
 from tests.factories import SAMPLE_DATA, sample_event
-from tests.integration.followup.support import Stack, abandoned
+from tests.integration.followup.support import Stack, abandoned, centers_file
 from tests.support import wait_until
 
 pytestmark = pytest.mark.integration
@@ -63,12 +61,9 @@ def receiver() -> Iterator[Receiver]:
 async def test_sla_alerts_are_signed_and_retried(
     stack: Stack, upstream: EventBus, receiver: Receiver, tmp_path: Path
 ) -> None:
-    centers = yaml.safe_load(DEV_CENTERS_FILE.read_text())
-    centers[0].update(alert_webhook_url=receiver.url, alert_webhook_secret=SECRET)
-    centers_file = tmp_path / "centers.yaml"
-    centers_file.write_text(yaml.safe_dump(centers))
+    center = centers_file(tmp_path, alert_webhook_url=receiver.url, alert_webhook_secret=SECRET)
     replica = stack.replica(
-        HOTLINE_CENTERS_FILE=str(centers_file), HOTLINE_FOLLOWUP_ALERT_INTERVAL_SECONDS="0.3"
+        HOTLINE_CENTERS_FILE=str(center), HOTLINE_FOLLOWUP_ALERT_INTERVAL_SECONDS="0.3"
     )
     replica.start()
     await replica.wait_ready()
@@ -93,12 +88,11 @@ async def test_high_risk_escalation_and_overdue_documentation_alert_at_once_and_
     stack: Stack, upstream: EventBus, receiver: Receiver, tmp_path: Path
 ) -> None:
     """Two replicas consume every fact; each alert reaches the supervisor exactly once."""
-    centers = yaml.safe_load(DEV_CENTERS_FILE.read_text())
-    centers[0].update(alert_webhook_url=receiver.url, alert_webhook_secret=SECRET)
-    centers_file = tmp_path / "centers.yaml"
-    centers_file.write_text(yaml.safe_dump(centers))
+    centers_path = centers_file(
+        tmp_path, alert_webhook_url=receiver.url, alert_webhook_secret=SECRET
+    )
     env = {
-        "HOTLINE_CENTERS_FILE": str(centers_file),
+        "HOTLINE_CENTERS_FILE": str(centers_path),
         "HOTLINE_FOLLOWUP_ALERT_INTERVAL_SECONDS": "0.2",
     }
     replicas = [stack.replica(**env), stack.replica(**env)]
@@ -106,7 +100,7 @@ async def test_high_risk_escalation_and_overdue_documentation_alert_at_once_and_
         replica.start()
     for replica in replicas:
         await replica.wait_ready()
-    center = centers[0]["id"]
+    center = "center-01"
     now = datetime.now(UTC).isoformat()
 
     def fact(event_type: str, event_id: str, **data: Any) -> Any:

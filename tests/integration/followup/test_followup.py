@@ -26,7 +26,7 @@ from hotline_shared.settings import KafkaSettings
 from pymongo.asynchronous.database import AsyncDatabase
 
 from tests.conftest import token_for
-from tests.integration.followup.support import CENTER, Stack, abandoned
+from tests.integration.followup.support import CENTER, Stack, abandoned, centers_file, first_task
 from tests.support import unique, wait_until
 
 pytestmark = pytest.mark.integration
@@ -281,30 +281,21 @@ async def test_attempts_are_held_to_the_centers_calling_hours_across_a_time_zone
     from datetime import timedelta
     from zoneinfo import ZoneInfo
 
-    import yaml
-    from hotline_shared.settings import DEV_CENTERS_FILE
-
     zone = ZoneInfo("Pacific/Auckland")
     local = datetime.now(zone)
     # a one-hour window, closed now, at least two hours away (today or tomorrow), within a day
     hour = next(h for k in range(2, 24) if (h := (local.hour + k) % 24) <= 22)
     opens = local.replace(hour=hour, minute=0, second=0, microsecond=0)
     hours = f"{hour:02d}:00-{hour + 1:02d}:00"
-    centers = yaml.safe_load(DEV_CENTERS_FILE.read_text())
-    centers[0].update(timezone="Pacific/Auckland", calling_hours=hours)
-    centers_file = tmp_path / "centers.yaml"
-    centers_file.write_text(yaml.safe_dump(centers))
-    replica = stack.replica(HOTLINE_CENTERS_FILE=str(centers_file),
-                            HOTLINE_FOLLOWUP_POLICY_PROFILE="default")  # fmt: skip
+    center = centers_file(tmp_path, timezone="Pacific/Auckland", calling_hours=hours)
+    replica = stack.replica(
+        HOTLINE_CENTERS_FILE=str(center), HOTLINE_FOLLOWUP_POLICY_PROFILE="default"
+    )
     replica.start()
     await replica.wait_ready()
     event = abandoned(11)
     await upstream.publish(event)
-
-    async def task() -> Document | None:
-        return await followup_db["tasks"].find_one({"contact_id": event.data.contact_id})
-
-    made = await wait_until(task, timeout=60, what="callback task")
+    made = await first_task(followup_db, event.data.contact_id)
 
     def inside(due: datetime) -> bool:
         at = due.astimezone(zone)
@@ -325,24 +316,15 @@ async def test_a_claimed_task_is_the_holders_until_released_and_an_agreed_time_k
     from datetime import timedelta
     from zoneinfo import ZoneInfo
 
-    import yaml
-    from hotline_shared.settings import DEV_CENTERS_FILE
-
-    centers = yaml.safe_load(DEV_CENTERS_FILE.read_text())
-    centers[0].update(timezone="America/Los_Angeles", calling_hours="09:00-21:00")
-    centers_file = tmp_path / "centers.yaml"
-    centers_file.write_text(yaml.safe_dump(centers))
-    replica = stack.replica(HOTLINE_CENTERS_FILE=str(centers_file),
-                            HOTLINE_FOLLOWUP_POLICY_PROFILE="default")  # fmt: skip
+    center = centers_file(tmp_path, timezone="America/Los_Angeles", calling_hours="09:00-21:00")
+    replica = stack.replica(
+        HOTLINE_CENTERS_FILE=str(center), HOTLINE_FOLLOWUP_POLICY_PROFILE="default"
+    )
     replica.start()
     await replica.wait_ready()
     event = abandoned(12)
     await upstream.publish(event)
-
-    async def task() -> Document | None:
-        return await followup_db["tasks"].find_one({"contact_id": event.data.contact_id})
-
-    task_id = (await wait_until(task, timeout=60, what="callback task"))["_id"]
+    task_id = (await first_task(followup_db, event.data.contact_id))["_id"]
     ana = {"Authorization": f"Bearer {token_for('counselor', [CENTER], 'ana')}"}
     ben = {"Authorization": f"Bearer {token_for('counselor', [CENTER], 'ben')}"}
     base = f"/v1/followups/{task_id}"
