@@ -256,13 +256,16 @@ def _happened_event(
     match what:
         case Happened.DUE:
             data: Any = FollowupDueData(**ids, due_at=task.due_at, attempt_no=task.due_fired)
-            return _event(FollowupDue, data, task, now, "due", str(task.due_fired))
+            # an agreed time (schedule) opens a window again: it is a new fact, a new event
+            return _event(FollowupDue, data, task, now, "due", str(task.due_fired),
+                          f"agreed-{task.reschedules}")  # fmt: skip
         case Happened.SLA_AT_RISK | Happened.SLA_BREACHED:
             cls = FollowupSlaAtRisk if what is Happened.SLA_AT_RISK else FollowupSlaBreached
             # an attempt's late breach belongs to the window that attempt closed
             window = task.window - 1 if outcome is not None else task.window
             data = FollowupSlaData(**ids, deadline_at=task.due_at, observed_at=now)
-            return _event(cls, data, task, now, str(what), f"window-{window}")
+            return _event(cls, data, task, now, str(what), f"window-{window}",
+                          f"agreed-{task.reschedules}")  # fmt: skip
         case Happened.ATTEMPTED:
             assert outcome is not None
             data = FollowupAttemptedData(

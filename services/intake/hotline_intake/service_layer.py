@@ -251,12 +251,28 @@ async def submit_screening(
     if not given.finished:
         next_question(given.answers)  # validates what was answered so far
         doc = {**base, **_incomplete(given.answers, actor, now)}
-        return await intake.screenings.insert(doc, None, now=now)
+        return _same_kind(await intake.screenings.insert(doc, None, now=now), finished=False)
     fields, event = _assessed(intake, contact, screening_id, given, actor, is_supervisor)
-    stored = await intake.screenings.insert({**base, **fields}, event, now=now)
+    stored = _same_kind(
+        await intake.screenings.insert({**base, **fields}, event, now=now), finished=True
+    )
     await intake.outbox("screenings").flush(screening_id)
     await record_risk(intake, contact_id, stored)
     return stored
+
+
+def _same_kind(stored: Document, *, finished: bool) -> Document:
+    """A repeated Idempotency-Key returns the first request's screening; a key reused for
+    a different kind of request (a finished screen after an interrupted one) is refused."""
+    if (stored.get("status", "complete") == "complete") != finished:
+        raise IdempotencyKeyReused(
+            "this Idempotency-Key saved another kind of screen; resume it with PUT"
+        )
+    return stored
+
+
+class IdempotencyKeyReused(Exception):
+    """An Idempotency-Key sent again with a different request."""
 
 
 class ScreeningFinished(Exception):

@@ -198,6 +198,11 @@ async def test_an_interrupted_screen_is_kept_incomplete_never_none_and_completed
             url, json={"answers": {"q1": True, "q2": True}, "complete": False}
         )
         gap = await client.post(url, json={"answers": {"q2": True}, "complete": False})
+        keyed = {"Idempotency-Key": unique("k")}
+        await client.post(
+            url, json={"answers": {"q1": True, "q2": False}, "complete": False}, headers=keyed
+        )
+        reused = await client.post(url, json={"answers": {**LOW}}, headers=keyed)
         unfinished = await client.post(url, json={"answers": {"q1": True, "q2": True}})
         contact_meanwhile = (await client.get(f"/v1/contacts/{contact_id}")).json()
         screening = partial.json()["id"]
@@ -208,6 +213,7 @@ async def test_an_interrupted_screen_is_kept_incomplete_never_none_and_completed
     assert partial.json()["status"] == "incomplete" and partial.json()["level"] is None
     assert partial.json()["next_question"] == "q3"
     assert gap.status_code == 422 and gap.json()["errors"][0]["field"] == "answers.q1"
+    assert reused.status_code == 409 and reused.json()["errors"][0]["field"] == "Idempotency-Key"
     assert unfinished.status_code == 422 and unfinished.json()["errors"][0]["field"] == "answers.q3"
     assert contact_meanwhile["risk"] is None  # not "none": not triaged at all
     assert resumed.status_code == 200 and resumed.json()["status"] == "complete"

@@ -421,3 +421,19 @@ def test_an_agreed_time_opens_a_window_that_ends_then() -> None:
     done, _ = attempt(task, AttemptOutcome.REACHED, now=T0 + 2 * H)
     with pytest.raises(TaskClosed):
         schedule(done, T0 + 30 * H, now=T0 + 2 * H)
+
+
+def test_a_missed_agreed_time_is_at_risk_and_breached_again_and_comes_due_again() -> None:
+    from hotline_followup.domain.task import schedule
+
+    task, happened = fire(callback_task(), now=T0 + H, fraction=0.75)
+    assert happened == [Happened.SLA_AT_RISK, Happened.DUE, Happened.SLA_BREACHED]
+    agreed = schedule(task, T0 + 10 * H, now=T0 + 2 * H)
+    assert (agreed.status, agreed.reschedules, next_fire_at(agreed, 0.75)) == (
+        Status.SCHEDULED,
+        1,
+        T0 + 2 * H + (8 * H) * 0.75,
+    )
+    assert fire(agreed, now=T0 + 5 * H, fraction=0.75)[1] == []  # not due before the agreed time
+    _, happened = fire(agreed, now=T0 + 10 * H, fraction=0.75)
+    assert happened == [Happened.SLA_AT_RISK, Happened.DUE, Happened.SLA_BREACHED]

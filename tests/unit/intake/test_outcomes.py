@@ -126,3 +126,14 @@ def test_the_longest_wait_counts_answered_and_abandoned_callers() -> None:
             state, _ = observe(state, o, now=seq.at(1000))
         waits.append(longest_wait_seconds(state))
     assert waits == [14, 45]
+
+
+def test_a_failed_contact_is_terminal_and_waits_for_nothing_more() -> None:
+    for obs in (
+        [o for f in seq.twilio_failed() if (o := twilio.parse(f, received_at=seq.at(3)))],
+        [o for b in seq.connect_failed() if (o := connect.parse(b, received_at=seq.at(30)))],
+    ):
+        state = new_contact("contact-1", obs[0])
+        for o in obs:
+            state, _ = observe(state, o, now=seq.at(30))
+        assert state.status is M.FAILED and state.terminal

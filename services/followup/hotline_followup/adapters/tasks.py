@@ -50,6 +50,7 @@ def to_task(doc: Document) -> Task:
         first_attempt_in_sla=doc.get("first_attempt_in_sla"),
         last_outcome=AttemptOutcome(doc["last_outcome"]) if doc.get("last_outcome") else None,
         claimed_by=doc.get("claimed_by"), claim_until=doc.get("claim_until"),
+        reschedules=doc.get("reschedules", 0),
     )  # fmt: skip
 
 
@@ -73,6 +74,7 @@ def task_fields(task: Task, fraction: float) -> Document:
         "attempt_keys": list(task.attempt_keys), "first_attempt_in_sla": task.first_attempt_in_sla,
         "last_outcome": str(task.last_outcome) if task.last_outcome else None,
         "claimed_by": task.claimed_by, "claim_until": task.claim_until,
+        "reschedules": task.reschedules,
         "metrics": metric_entries({
             "tasks": 1, "attempted_first": 1 if first is not None else None,
             "first_in_sla": 1 if first else None, "completed": 1 if task.status is Status.COMPLETED else None,

@@ -81,6 +81,7 @@ class Task:
     last_outcome: AttemptOutcome | None = None
     claimed_by: str | None = None
     claim_until: datetime | None = None
+    reschedules: int = 0  # agreed times so far: each opens a window of its own
 
     @property
     def window(self) -> int:
@@ -238,7 +239,9 @@ def schedule(task: Task, at: datetime, *, now: datetime) -> Task:
         raise TaskClosed(f"task is {task.status}")
     if at <= now:
         raise NotSchedulable("the agreed time has passed")
-    return replace(task, window_start=now, due_at=at, sla=Sla.ON_TRACK)
+    status = Status.SCHEDULED if task.attempts == 0 else Status.ATTEMPTED
+    return replace(task, window_start=now, due_at=at, sla=Sla.ON_TRACK, status=status,
+                   due_fired=task.attempts, reschedules=task.reschedules + 1)  # fmt: skip
 
 
 def number_recorded(task: Task, *, caller_token: str | None, now: datetime,

@@ -97,7 +97,7 @@ class ContactState:
 
     @property
     def terminal(self) -> bool:
-        return self.status in (Milestone.ENDED, Milestone.ABANDONED)
+        return self.status in (Milestone.ENDED, *TERMINAL)
 
 
 def new_contact(contact_id: str, obs: Observation) -> ContactState:

@@ -223,6 +223,10 @@ def _screening_problems() -> Iterator[None]:
     except svc.ScreeningFinished as exc:
         raise Problem(409, "Screening is complete", detail="a new screen is a new screening",
                       field="screening_id") from exc  # fmt: skip
+    except svc.IdempotencyKeyReused as exc:
+        raise Problem(
+            409, "Idempotency-Key reused", detail=str(exc), field="Idempotency-Key"
+        ) from exc
 
 
 def _screening_out(doc: dict[str, Any]) -> dict[str, Any]:
