@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import json
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -191,7 +192,7 @@ Change = Callable[[Task], tuple[Task, list[Happened]]]
 
 async def change_task(f: Followup, task_id: str, change: Change, *, outcome: AttemptOutcome | None = None,
                       check: Callable[[Document], None] | None = None,
-                      record: Document | None = None) -> Document | None:  # fmt: skip
+                      record: Callable[[Document], Document] | None = None) -> Document | None:  # fmt: skip
     """Read, apply a domain transition, write state and events if nobody else wrote
     meanwhile; otherwise again from a fresh read. None if the task does not exist."""
 
@@ -205,7 +206,8 @@ async def change_task(f: Followup, task_id: str, change: Change, *, outcome: Att
         after, happened = change(before)
         if after == before:
             return True  # nothing to change (a replayed request, a no-op transition)
-        if not await _store(f, doc, after, happened, outcome=outcome, record=record):
+        entry = record(doc) if record is not None else None
+        if not await _store(f, doc, after, happened, outcome=outcome, record=entry):
             return None
         return True
 
@@ -296,64 +298,56 @@ def _event(cls: type[Envelope], data: Any, task: Task, now: datetime, *cause: st
 # ---- attempts and views --------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class CallNotes:
-    """What a follow-up call documents (Follow-Up Matters): encrypted at rest as a whole."""
-
-    mood: int | None = None
-    current_risk: str | None = None
-    screening_id: str | None = None  # a C-SSRS re-screen made through intake, triaged there
-    safety_plan_reviewed: bool | None = None
-    lethal_means: str | None = None
-    wants_more_contact: bool | None = None
-    notes: str | None = None
+@contextlib.contextmanager
+def _task_problems() -> Iterator[None]:
+    """A task's domain refusals as problem+json."""
+    try:
+        yield
+    except TaskClosed as exc:
+        raise Problem(409, "Follow-up is closed", detail=str(exc), field="followup_id") from exc
+    except NeedsNumber as exc:
+        raise Problem(409, "No number to call yet", detail=str(exc), field="followup_id") from exc
+    except ClaimedByOther as exc:
+        raise Problem(409, "Claimed by another worker", detail=str(exc), field="followup_id",
+                      extra={"claimed_by": exc.holder}) from exc  # fmt: skip
+    except NotSchedulable as exc:
+        raise Problem(422, "Not schedulable", detail=str(exc), field="at") from exc
 
 
 async def record_attempt(
     f: Followup, task_id: str, outcome: AttemptOutcome, center_check: Callable[[str], object], *,
-    idempotency_key: str | None = None, actor: str = "", call: CallNotes | None = None,
+    idempotency_key: str | None = None, actor: str = "", documentation: Document | None = None,
 ) -> Document:  # fmt: skip
+    """A call attempt and, if given, what the call documented (mood, current risk, re-screen,
+    safety-plan review, lethal means, wants more contact, notes: sealed as a whole)."""
+    wants_more = (documentation or {}).get("wants_more_contact")
+
     def check(doc: Document) -> None:
         center_check(doc["center_id"])
 
     def attempted(task: Task) -> tuple[Task, list[Happened]]:
-        try:
+        with _task_problems():
             if idempotency_key is None or idempotency_key not in task.attempt_keys:
                 check_not_claimed_by_other(task, actor, now=f.clock.now())
             after, happened = attempt(task, outcome, now=f.clock.now(), key=idempotency_key,
-                                      wants_more_contact=call.wants_more_contact if call else None)  # fmt: skip
-            return hold_to_calling_hours(after, f.calling_hours(task.center_id)), happened
-        except TaskClosed as exc:
-            raise Problem(409, "Follow-up is closed", detail=str(exc), field="followup_id") from exc
-        except NeedsNumber as exc:
-            raise Problem(
-                409, "No number to call yet", detail=str(exc), field="followup_id"
-            ) from exc
-        except ClaimedByOther as exc:
-            raise _claimed(exc) from exc
+                                      wants_more_contact=wants_more)  # fmt: skip
+        return hold_to_calling_hours(after, f.calling_hours(task.center_id)), happened
 
-    doc = await f.tasks.get(task_id)
-    record = None
-    if doc is not None:
-        center_check(doc["center_id"])
-        record = {"by": actor, "documentation": _sealed(f, doc, call)}
+    def record(doc: Document) -> Document:
+        return {"by": actor, "documentation": _sealed(f, doc, documentation)}
+
     found = await change_task(f, task_id, attempted, outcome=outcome, check=check, record=record)
     if found is None:
         raise Problem(404, "Unknown follow-up", field="followup_id")
     return found
 
 
-def _sealed(f: Followup, doc: Document, call: CallNotes | None) -> str | None:
+def _sealed(f: Followup, doc: Document, documentation: Document | None) -> str | None:
     """Mood, risk, means and notes are clinical data: encrypted with the center's key."""
-    if call is None:
+    if documentation is None:
         return None
-    return f.keyring.encrypt(f"center:{doc['center_id']}", json.dumps(asdict(call)),
+    return f.keyring.encrypt(f"center:{doc['center_id']}", json.dumps(documentation),
                              context=f"followup:{doc['_id']}:call")  # fmt: skip
-
-
-def _claimed(exc: ClaimedByOther) -> Problem:
-    return Problem(409, "Claimed by another worker", detail=str(exc), field="followup_id",
-                   extra={"claimed_by": exc.holder})  # fmt: skip
 
 
 async def claim_task(f: Followup, task_id: str, who: Principal, *, take: bool) -> Document:
@@ -361,14 +355,10 @@ async def claim_task(f: Followup, task_id: str, who: Principal, *, take: bool) -
     now = f.clock.now()
 
     def change(task: Task) -> tuple[Task, list[Happened]]:
-        try:
+        with _task_problems():
             if take:
                 return claim(task, who.sub, now=now, ttl=f.claim_ttl), []
             return release(task, who.sub, now=now, supervisor=who.role is not Role.COUNSELOR), []
-        except ClaimedByOther as exc:
-            raise _claimed(exc) from exc
-        except TaskClosed as exc:
-            raise Problem(409, "Follow-up is closed", detail=str(exc), field="followup_id") from exc
 
     return await _change_or_404(f, task_id, change, who)
 
@@ -382,15 +372,9 @@ async def schedule_call(f: Followup, task_id: str, at: datetime, who: Principal)
         if hours is not None and not hours.is_open(at):
             raise Problem(422, "Outside the center's calling hours", field="at",
                           detail=f"{hours.opens:%H:%M}-{hours.closes:%H:%M} {hours.zone.key}")  # fmt: skip
-        try:
+        with _task_problems():
             check_not_claimed_by_other(task, who.sub, now=now)
             return schedule(task, at, now=now), []
-        except NotSchedulable as exc:
-            raise Problem(422, "Not schedulable", detail=str(exc), field="at") from exc
-        except ClaimedByOther as exc:
-            raise _claimed(exc) from exc
-        except TaskClosed as exc:
-            raise Problem(409, "Follow-up is closed", detail=str(exc), field="followup_id") from exc
 
     return await _change_or_404(f, task_id, change, who)
 

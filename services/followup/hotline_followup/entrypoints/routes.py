@@ -91,10 +91,10 @@ def build_router(get: Callable[[], Followup], verifier: TokenVerifier) -> APIRou
         idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
     ) -> dict[str, Any]:
         """Record a call attempt; sent again with the same Idempotency-Key, it counts once."""
-        notes = body.documentation
-        call = svc.CallNotes(**notes.model_dump(mode="json")) if notes else None
+        notes = body.documentation.model_dump(mode="json") if body.documentation else None
         doc = await svc.record_attempt(get(), followup_id, body.outcome, who.require_center,
-                                       idempotency_key=idempotency_key, actor=who.sub, call=call)  # fmt: skip
+                                       idempotency_key=idempotency_key, actor=who.sub,
+                                       documentation=notes)  # fmt: skip
         return svc.task_out(doc)
 
     @router.post("/followups/{followup_id}/claim")
