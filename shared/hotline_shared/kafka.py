@@ -37,7 +37,6 @@ log = structlog.get_logger(__name__)
 
 Handler = Callable[[Envelope], Awaitable[None]]
 
-DLQ_HEADERS = ("hotline-dlq-error", "hotline-dlq-consumer", "hotline-dlq-topic")
 MAX_TRANSIENT_BACKOFF = 5.0  # seconds between tries while a dependency is down
 
 

@@ -129,16 +129,6 @@ class Outbox:
         self.publish = publish
 
     @staticmethod
-    def pending(now: datetime) -> Document:
-        """The `$min` fragment that marks a document pending, in the same write."""
-        return {Outbox.SINCE: now}
-
-    @staticmethod
-    def push(*events: Envelope) -> Document:
-        """The `$push` fragment that puts events in the same write as the state change."""
-        return {Outbox.FIELD: {"$each": [e.model_dump_json() for e in events]}}
-
-    @staticmethod
     def fields(events: Sequence[Envelope], now: datetime) -> Document:
         """An inserted document's outbox fields."""
         if not events:
@@ -152,8 +142,11 @@ class Outbox:
             return update
         return {
             **update,
-            "$push": {**update.get("$push", {}), **Outbox.push(*events)},
-            "$min": {**update.get("$min", {}), **Outbox.pending(now)},
+            "$push": {
+                **update.get("$push", {}),
+                Outbox.FIELD: {"$each": [e.model_dump_json() for e in events]},
+            },
+            "$min": {**update.get("$min", {}), Outbox.SINCE: now},  # the oldest pending entry
         }
 
     async def flush(self, doc_id: Any) -> int:
