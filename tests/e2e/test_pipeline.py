@@ -80,9 +80,11 @@ class System:
 @pytest.fixture
 async def system(tmp_path: Path) -> AsyncIterator[System]:
     s = System(tmp_path)
-    await s.start()
-    yield s
-    await s.stop()
+    try:
+        await s.start()
+        yield s
+    finally:  # also when a replica fails to start: leave no process behind
+        await s.stop()
 
 
 async def simulate(
