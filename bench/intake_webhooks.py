@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 import httpx
 from _common import Service, summary
 from aiokafka import AIOKafkaProducer
-from hotline_intake.adapters.telephony import twilio
+from hotline_shared import twilio as signatures
 from hotline_shared.mongo import make_client
 from hotline_shared.settings import KafkaSettings, MongoSettings
 
@@ -46,7 +46,7 @@ async def run_webhooks(url: str, requests: int, concurrency: int) -> tuple[float
         nonlocal failures
         while not queue.empty():
             form = queue.get_nowait()
-            headers = {"X-Twilio-Signature": twilio.signature(TOKEN, endpoint, form),
+            headers = {"X-Twilio-Signature": signatures.signature(TOKEN, endpoint, form),
                        "Content-Type": "application/x-www-form-urlencoded"}  # fmt: skip
             start = time.perf_counter()
             response = await client.post(endpoint, content=urlencode(form), headers=headers)

@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 import httpx
 from _common import Service, summary
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from hotline_intake.adapters.telephony import twilio
+from hotline_shared import twilio as signatures
 from hotline_shared.ids import contact_id_for, derive_id
 from hotline_shared.mongo import make_client
 from hotline_shared.settings import KafkaSettings, MongoSettings
@@ -62,7 +62,7 @@ async def caller(client: httpx.AsyncClient, url: str, n: int) -> tuple[str, floa
     ]
     started = time.perf_counter()
     for form in forms:
-        headers = {"X-Twilio-Signature": twilio.signature(TOKEN, url, form),
+        headers = {"X-Twilio-Signature": signatures.signature(TOKEN, url, form),
                    "Content-Type": "application/x-www-form-urlencoded"}  # fmt: skip
         for _ in range(20):  # as Twilio does: retry a failed webhook
             try:

@@ -8,6 +8,23 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+DEFAULT_CARING_MESSAGE = (
+    "Thinking of you and hoping you are doing OK. We are here any time you want to talk. "
+    "Reply STOP to stop these messages."
+)
+
+
+class Messaging(BaseModel):
+    """A center's outbound messages: SMS through its Twilio account, email through the SMTP
+    relay the follow-up service is configured with."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    twilio_account_sid: str | None = Field(default=None, pattern=r"^AC[0-9a-fA-F]{32}$")
+    sms_from: str | None = Field(default=None, pattern=r"^\+[1-9]\d{6,14}$", description="E.164")
+    email_from: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
+    caring_message: str = Field(default=DEFAULT_CARING_MESSAGE, min_length=1, max_length=600)
+
 
 class Center(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -29,6 +46,9 @@ class Center(BaseModel):
     )
     short_abandon_seconds: float = Field(
         default=5, ge=0, description="a caller who leaves the queue sooner is a short abandon"
+    )
+    messaging: Messaging | None = Field(
+        default=None, description="how caring-contact messages go out (none: not sent)"
     )
 
 

@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-from hotline_intake.adapters.telephony import twilio
+from hotline_shared import twilio as signatures
 from hotline_shared.events import CONTACTS_TOPIC
 from hotline_shared.ids import contact_id_for
 from hotline_shared.mongo import make_client
@@ -99,7 +99,7 @@ async def test_queue_full_and_short_abandons_get_no_callback_and_count_apart(
 
 async def post_taskrouter(client: httpx.AsyncClient, form: dict[str, str]) -> httpx.Response:
     url = f"{str(client.base_url).rstrip('/')}/v1/telephony/twilio-taskrouter/{CENTER}"
-    signature = twilio.signature(TWILIO_TOKEN, url, form)
+    signature = signatures.signature(TWILIO_TOKEN, url, form)
     return await client.post(url, content=urlencode(form), headers={
         "X-Twilio-Signature": signature, "Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
 

@@ -81,11 +81,16 @@ def render(console: Console, truth: Truth | None, data: dict[str, Any]) -> None:
         ("median time to first attempt (s)", sla.get("median_seconds_to_first_attempt")),
     ]  # fmt: skip
     for kind, figures in (sla.get("by_kind") or {}).items():
-        if figures.get("scheduled"):
+        if kind == "caring-contact":
+            rows += _caring_rows(figures)
+        elif figures.get("scheduled"):
             rows.append((f"  {kind}: scheduled / reached / declined / lost",
                          f"{figures['scheduled']} / {figures['reached']} / {figures['declined']} / "
                          f"{figures['lost_to_follow_up']}"))  # fmt: skip
     if truth is not None:
+        caring = [c for c in truth.contacts if c.caring]
+        rows.append(("simulated STOP replies", f"{sum(c.replied_stop for c in caring)} of {len(caring)} "
+                     f"consenting ({_pct(sum(c.replied_stop for c in caring) / len(caring)) if caring else '—'})"))  # fmt: skip
         mix = Counter(c.risk for c in truth.answered if c.risk)
         total = sum(mix.values()) or 1
         rows += [(f"risk {level}", f"{mix.get(level, 0)} ({mix.get(level, 0) / total:.0%})")
@@ -96,6 +101,21 @@ def render(console: Console, truth: Truth | None, data: dict[str, Any]) -> None:
     for name, value in rows:
         table.add_row(name, "—" if value is None else str(value))
     console.print(table)
+
+
+def _caring_rows(figures: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Caring contacts are messages: series, opt-outs, and messages by state (not calls)."""
+    series = figures.get("scheduled") or 0
+    if not series:
+        return []
+    messages = figures.get("messages") or {}
+    handed = sum(messages.get(s, 0) for s in ("sent", "delivered", "undelivered"))
+    return [
+        ("  caring-contact series / opted out", f"{series} / {figures.get('opted_out', 0)} "
+         f"({_pct(figures.get('opted_out', 0) / series)})"),
+        ("  caring messages sent / skipped / cancelled", f"{handed} / {messages.get('skipped', 0)} / "
+         f"{messages.get('cancelled', 0)}"),
+    ]  # fmt: skip
 
 
 def _pct(rate: float | None) -> str | None:

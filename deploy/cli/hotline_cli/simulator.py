@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
-from hotline_intake.adapters.telephony import twilio
+from hotline_shared import twilio as signatures
 from hotline_shared.auth import mint_token
 from hotline_shared.centers import Center
 from hotline_shared.ids import contact_id_for
@@ -72,6 +72,8 @@ class Contact:
     failed: bool = False  # the queue was full: never reached a counselor, no callback
     number_recorded: bool = False  # a callback number came later (for a caller without one)
     session_closed: bool = False
+    caring: bool = False  # consented to caring contacts (a message series)
+    replied_stop: bool = False  # ... and replied STOP to stop it
 
 
 @dataclass
@@ -168,7 +170,7 @@ class Simulation:
 
         def signed(url: str) -> dict[str, Any]:
             return {"content": urlencode(form), "headers": {
-                "X-Twilio-Signature": twilio.signature(token, url, form),
+                "X-Twilio-Signature": signatures.signature(token, url, form),
                 "Content-Type": "application/x-www-form-urlencoded"}}  # fmt: skip
 
         await self._post(client, f"/v1/telephony/twilio-taskrouter/{self.center.id}", signed)
@@ -310,8 +312,9 @@ class Simulation:
                              json={"warning_signs": ["not sleeping"], "people_to_ask_for_help": ["sister"],
                                    "reason_for_living": "my dog"})  # fmt: skip
         contact.followup_consent = self.rng.random() < 0.7
+        contact.caring = self.rng.random() < 0.3
         close = {"risk_level": "high" if risk == "imminent" else risk, "escalated": risk == "imminent",
-                 "followup_consent": contact.followup_consent, "caring_contacts_consent": self.rng.random() < 0.3,
+                 "followup_consent": contact.followup_consent, "caring_contacts_consent": contact.caring,
                  "caring_contacts_channel": "sms"}  # fmt: skip
         await self._call(
             client,
@@ -322,6 +325,16 @@ class Simulation:
             json=close,
         )
         contact.session_closed = True
+        if contact.caring and contact.reachable and self.rng.random() < 0.2:
+            await self._stop_reply(client, contact)
+
+    async def _stop_reply(self, client: httpx.AsyncClient, contact: Contact) -> None:
+        """The caller texts STOP to the center's number: the rest of the series is cancelled."""
+        form = {"MessageSid": f"SM{uuid.uuid4().hex}", "From": contact.number, "To": "+15550001000",
+                "Body": "STOP", "OptOutType": "STOP"}  # fmt: skip
+        await self._twilio(client, form, path=f"/v1/messaging/twilio/{self.center.id}/inbound",
+                           service="followup")  # fmt: skip
+        contact.replied_stop = True
 
     async def _wait_for_session(
         self, client: httpx.AsyncClient, contact_id: str, timeout: float = 300
@@ -359,22 +372,24 @@ class Simulation:
 
     # ---- plumbing -----------------------------------------------------------------------------
 
-    async def _twilio(self, client: httpx.AsyncClient, form: dict[str, str]) -> None:
+    async def _twilio(self, client: httpx.AsyncClient, form: dict[str, str], *, path: str | None = None,
+                      service: str = "intake") -> None:  # fmt: skip
         token = self._secret(self.center.twilio_auth_token)
 
         def signed(url: str) -> dict[str, Any]:  # Twilio signs the URL it calls
             return {"content": urlencode(form), "headers": {
-                "X-Twilio-Signature": twilio.signature(token, url, form),
+                "X-Twilio-Signature": signatures.signature(token, url, form),
                 "Content-Type": "application/x-www-form-urlencoded"}}  # fmt: skip
 
-        await self._post(client, f"/v1/telephony/twilio/{self.center.id}", signed)
+        await self._post(client, path or f"/v1/telephony/twilio/{self.center.id}", signed, service)
 
     async def _post(
-        self, client: httpx.AsyncClient, path: str, request: Callable[[str], dict[str, Any]]
-    ) -> None:
+        self, client: httpx.AsyncClient, path: str, request: Callable[[str], dict[str, Any]],
+        service: str = "intake",
+    ) -> None:  # fmt: skip
         for attempt in range(RETRIES):  # providers retry webhooks that fail
             start = time.perf_counter()
-            url = f"{self.urls.pick('intake')}{path}"
+            url = f"{self.urls.pick(service)}{path}"
             try:
                 response = await client.post(url, **request(url))
             except httpx.HTTPError:

@@ -12,8 +12,11 @@ from hotline_shared.keystore import load_keyring
 from hotline_shared.mongo import ensure_indexes
 from hotline_shared.service import Periodic, Runtime, create_app, create_runtime
 
+from hotline_followup import caring
 from hotline_followup import service_layer as svc
 from hotline_followup.adapters import alerts, tasks
+from hotline_followup.adapters import caring as series
+from hotline_followup.adapters.messaging import IntakeDirectory, SmtpMail, SmtpRelay, TwilioMessages
 from hotline_followup.domain.hours import CallingHours
 from hotline_followup.domain.policy import DEMO_TIME_SCALE, Policy, load_policy
 from hotline_followup.entrypoints import routes
@@ -38,15 +41,26 @@ def build_app(runtime: Runtime | None = None, settings: FollowupSettings | None 
         return holder["followup"]
 
     async def startup(rt: Runtime) -> None:
-        await ensure_indexes(
-            rt.db, {tasks.COLLECTION: tasks.INDEXES, alerts.COLLECTION: alerts.INDEXES}
-        )
+        await ensure_indexes(rt.db, {tasks.COLLECTION: tasks.INDEXES,
+                                     alerts.COLLECTION: alerts.INDEXES,
+                                     series.COLLECTION: series.INDEXES})  # fmt: skip
+        messenger = caring.Messenger(
+            sms=TwilioMessages(http, settings.twilio_api_url),
+            mail=SmtpMail(SmtpRelay(host=settings.smtp_host, port=settings.smtp_port,
+                                    starttls=settings.smtp_starttls, username=settings.smtp_username,
+                                    password=settings.smtp_password)),
+            directory=IntakeDirectory(http, settings.intake_url, jwt_secret=rt.security.jwt_secret,
+                                      service_token=settings.service_token),
+            public_url=settings.public_url,
+        )  # fmt: skip
         holder["followup"] = svc.Followup(
             db=rt.db, bus=rt.bus, clock=rt.clock, policies=policies, default_policy=default,
             alerts=alerts.AlertQueue(rt.db[alerts.COLLECTION], rt.centers),
             owner=f"followup-{uuid.uuid4().hex[:8]}", lease=timedelta(seconds=settings.lease_seconds),
             keyring=await load_keyring(rt.db, rt.security.master_key_bytes(), rt.centers.ids()),
             hours=hours, claim_ttl=timedelta(minutes=settings.claim_minutes),
+            caring=caring.Caring(db=rt.db, publish=rt.bus.publish, clock=rt.clock,
+                                 centers=rt.centers, messenger=messenger),
         )  # fmt: skip
 
     async def on_event(event: Envelope) -> None:
@@ -61,7 +75,10 @@ def build_app(runtime: Runtime | None = None, settings: FollowupSettings | None 
     return create_app(
         runtime,
         title="hotline followup",
-        routers=[routes.build_router(followup, runtime.verifier)],
+        routers=[
+            routes.build_router(followup, runtime.verifier),
+            routes.messaging_router(lambda: followup().caring, settings.public_url),
+        ],
         startup=startup,
         periodic=[
             Periodic(
@@ -70,6 +87,12 @@ def build_app(runtime: Runtime | None = None, settings: FollowupSettings | None 
                 lambda: svc.run_timers(followup(), limit=settings.timer_batch),
             ),
             Periodic("outbox-relay", 5.0, lambda: followup().outbox.relay()),
+            Periodic("caring-outbox-relay", 5.0, lambda: followup().caring.outbox.relay()),
+            Periodic(
+                "caring-messages",
+                settings.caring_interval_seconds,
+                lambda: caring.send_due(followup().caring),
+            ),
             Periodic("alerts", settings.alert_interval_seconds, send_alerts),
         ],
     )

@@ -40,6 +40,7 @@ from hotline_shared.mongo import Document, Outbox, retry_on_conflict
 from hotline_shared.problems import Problem
 from pymongo.asynchronous.database import AsyncDatabase
 
+from hotline_followup import caring
 from hotline_followup.adapters.alerts import AlertQueue
 from hotline_followup.adapters.tasks import AnsweredCallers, TaskStore, new_task, to_task
 from hotline_followup.domain.alerts import ALERTING_TYPES, alerts_supervisor_now
@@ -79,6 +80,7 @@ class Followup:
     lease: timedelta
     keyring: KeyRing
     hours: dict[str, CallingHours]
+    caring: caring.Caring
     claim_ttl: timedelta = timedelta(minutes=15)
 
     @property
@@ -125,6 +127,8 @@ async def on_event(f: Followup, event: Envelope) -> None:
         )
     for spec in decided.create:
         await create_task(f, spec, policy)
+    if decided.series is not None:
+        await caring.start_series(f.caring, decided.series)
     if decided.complete_ems_for:
         await complete_ems(f, decided.complete_ems_for)
     if decided.number_for and isinstance(event, ContactCallbackNumberRecorded):
@@ -454,10 +458,25 @@ async def sla_summary(f: Followup, center_id: str) -> Document:
         },
         **await _followup_kpis(f, match),
         "by_kind": {
-            str(kind): await _followup_kpis(f, {**match, "kind": str(kind)})
-            for kind in FollowupKind
+            **{
+                str(kind): await _followup_kpis(f, {**match, "kind": str(kind)})
+                for kind in FollowupKind
+                if kind is not FollowupKind.CARING_CONTACT
+            },
+            str(FollowupKind.CARING_CONTACT): await _caring_kpis(f, center_id),
         },
     }
+
+
+async def _caring_kpis(f: Followup, center_id: str) -> Document:
+    """Caring contacts are messages, not calls: series started (scheduled), stopped by the
+    person (opted out), finished; messages by state. No reached/lost: a message is not a call."""
+    counts = await caring.kpis(f.caring, center_id)
+    series, messages = counts["series"], counts["messages"]
+    return {
+        "scheduled": sum(series.values()), "active": series["active"],
+        "completed": series["completed"], "opted_out": series["opted-out"], "messages": messages,
+    }  # fmt: skip
 
 
 async def _followup_kpis(f: Followup, match: Document) -> Document:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -21,6 +21,20 @@ class FollowupSettings(BaseSettings):
     lease_seconds: float = Field(default=30, gt=0)
     alert_interval_seconds: float = Field(default=2, gt=0)
     claim_minutes: float = Field(default=15, gt=0, description="a worker's claim on a task expires")
+    caring_interval_seconds: float = Field(default=1.0, gt=0, description="caring-message sender")
+    public_url: str | None = Field(
+        default=None, description="this service's public base URL (Twilio signs and calls it)"
+    )
+    intake_url: str = Field(default="http://127.0.0.1:8001", description="caller destinations")
+    service_token: SecretStr | None = Field(
+        default=None, description="bearer for intake; default: minted from the JWT secret"
+    )
+    twilio_api_url: str = "https://api.twilio.com"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
     group_id: str = Field(
         default="hotline-followup", description="consumer group prefix; a new one replays"
     )

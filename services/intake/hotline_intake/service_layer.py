@@ -419,20 +419,55 @@ async def confirm_ems(
 # ---- PHI release ---------------------------------------------------------------------------
 
 
-async def release_caller_number(
+@dataclass(frozen=True)
+class Released:
+    number: str | None
+    email: str | None
+
+
+async def release_caller(
     intake: Intake, *, contact: StoredContact, actor: str, role: str, reason: str
-) -> str | None:
-    """Decrypt the caller's number for a call-back; the audit record is written first."""
+) -> Released:
+    """Decrypt the caller's number (and email, if given) for a reason; audited first."""
+    contact_id = contact.state.contact_id
+    email = contact.doc.get("caller_email")
     await AuditLog(intake.db).record(
-        action="caller-number.read", actor=actor, role=role, contact_id=contact.state.contact_id,
+        action="caller-number.read", actor=actor, role=role, contact_id=contact_id,
         center_id=contact.center_id, reason=reason, at=intake.clock.now(),
-        released=contact.caller.number_ciphertext is not None,
+        released=contact.caller.number_ciphertext is not None or email is not None,
     )  # fmt: skip
-    if contact.caller.number_ciphertext is None:
-        return None
-    return intake.keyring.decrypt(
-        contact.caller.number_ciphertext, context=f"contact:{contact.state.contact_id}:caller"
+    number = contact.caller.number_ciphertext
+    return Released(
+        number=intake.keyring.decrypt(number, context=f"contact:{contact_id}:caller")
+        if number
+        else None,
+        email=intake.keyring.decrypt(email, context=f"contact:{contact_id}:email")
+        if email
+        else None,
     )
+
+
+async def record_email(
+    intake: Intake, *, contact: StoredContact, email: str, actor: str, role: str
+) -> None:
+    """An email address for caring contacts, encrypted like a caller number and audited."""
+    contact_id = contact.state.contact_id
+    await AuditLog(intake.db).record(
+        action="caller-email.write", actor=actor, role=role, contact_id=contact_id,
+        center_id=contact.center_id, reason="caring-contact", at=intake.clock.now(),
+    )  # fmt: skip
+
+    async def attempt() -> bool | None:
+        stored = await contact_or_404(intake, contact_id)
+        sealed = intake.keyring.encrypt(f"center:{contact.center_id}", email,
+                                        context=f"contact:{contact_id}:email")  # fmt: skip
+        return (
+            True
+            if await intake.contacts.set_email(stored, sealed, now=intake.clock.now())
+            else None
+        )
+
+    await retry_on_conflict(attempt, what="contact")
 
 
 # ---- callback number ---------------------------------------------------------------------

@@ -113,10 +113,14 @@ async def test_replaying_the_three_input_topics_from_zero_creates_no_task(
             contact_id=contact_id, session_id=f"s-{contact_id}", disposition="resolved", risk_level="high",
             escalated=True, followup_consent=True, caring_contacts_consent=True, closed_by="c7",
             closed_at=now), center_id=CENTER, source="hotline/sessions", time=now, cause=(contact_id,)))  # fmt: skip
-    expected = 20 + 10 * (1 + 1 + 11)  # callbacks; per escalation: EMS, safety follow-up, 11 caring
+    expected = 20 + 10 * (1 + 1)  # callbacks; per escalation: EMS, safety follow-up
+    series = 10  # and one caring-contacts series per close (a scheduled event each)
 
     async def created() -> bool:
-        return await followup_db["tasks"].count_documents({}) >= expected
+        tasks = await followup_db["tasks"].count_documents({})
+        return (
+            tasks >= expected and await followup_db["caring_series"].count_documents({}) >= series
+        )
 
     await wait_until(created, timeout=120, what=f"{expected} tasks")
 
@@ -128,10 +132,11 @@ async def test_replaying_the_three_input_topics_from_zero_creates_no_task(
         await wait_until(lambda t=topic: caught_up(stack.kafka, f"{group}.{t}", stack.kafka.topic_prefix + t),
                          timeout=120, what=f"replay of {topic}")  # fmt: skip
     assert await followup_db["tasks"].count_documents({}) == expected
+    assert await followup_db["caring_series"].count_documents({}) == series
     scheduled = [
         e for e in await stack.followup_events() if e["type"] == "hotline.followup.scheduled.v1"
     ]
-    assert len(scheduled) == len({e["id"] for e in scheduled}) == expected
+    assert len(scheduled) == len({e["id"] for e in scheduled}) == expected + series
 
 
 async def caught_up(kafka: KafkaSettings, group: str, topic: str) -> bool:

@@ -12,7 +12,8 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-from hotline_intake.adapters.telephony import pbx, twilio
+from hotline_intake.adapters.telephony import pbx
+from hotline_shared import twilio as signatures
 from hotline_shared.events import CONTACTS_TOPIC
 from hotline_shared.ids import contact_id_for
 from hotline_shared.mongo import make_client
@@ -37,7 +38,7 @@ async def post_twilio(
     client: httpx.AsyncClient, form: dict[str, str], *, token: str = TWILIO_TOKEN
 ) -> httpx.Response:
     url = f"{str(client.base_url).rstrip('/')}/v1/telephony/twilio/{CENTER}"
-    signature = twilio.signature(token, url, form)
+    signature = signatures.signature(token, url, form)
     return await client.post(url, content=urlencode(form), headers={
         "X-Twilio-Signature": signature, "Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
 

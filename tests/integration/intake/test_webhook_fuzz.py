@@ -8,7 +8,8 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-from hotline_intake.adapters.telephony import pbx, twilio
+from hotline_intake.adapters.telephony import pbx
+from hotline_shared import twilio as signatures
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -56,7 +57,7 @@ async def test_random_signed_twilio_forms_never_5xx(intake_service: ServiceProce
     @given(st.dictionaries(twilio_keys, st.text(max_size=30), max_size=8))
     def check(form: dict[str, str]) -> None:
         response = httpx.post(url, content=urlencode(form), timeout=10, headers={
-            "X-Twilio-Signature": twilio.signature(TWILIO_TOKEN, url, form),
+            "X-Twilio-Signature": signatures.signature(TWILIO_TOKEN, url, form),
             "Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
         assert response.status_code < 500, response.text
 

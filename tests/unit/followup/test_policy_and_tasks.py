@@ -150,16 +150,32 @@ def test_an_escalation_always_gets_its_ems_confirmation_consent_or_not() -> None
     assert kinds == [FollowupKind.EMS_CONFIRMATION]
 
 
-def test_caring_contacts_follow_the_documented_cadence() -> None:
-    specs = plan(closed(caring_contacts_consent=True), POLICY).create
-    assert [s.kind for s in specs] == [FollowupKind.CARING_CONTACT] * 11
+def test_caring_contacts_are_one_series_on_the_documented_cadence_not_tasks() -> None:
+    decided = plan(closed(caring_contacts_consent=True), POLICY)
+    assert decided.create == []  # messages, not calls
+    series = decided.series
+    assert series is not None and series.channel == "sms"
     assert (
-        [(s.created_at - T0).days for s in specs]
+        [offset.days for offset in series.offsets]
         == list(CARING_CADENCE_DAYS)
         == [1, 7, 14, 30, 60, 90, 120, 180, 240, 300, 365]
     )
-    assert all(s.max_attempts == 1 for s in specs)
-    assert len({s.id for s in specs}) == 11
+    assert series.closed_at == T0 and series.window == timedelta(days=1)
+    again = plan(closed(caring_contacts_consent=True), POLICY).series
+    assert again is not None and again.id == series.id  # a replayed close: the same series
+
+
+@pytest.mark.parametrize(("requested", "channel"), [("sms", "sms"), ("email", "email"),
+                                                    ("phone", "sms"), (None, "sms")])  # fmt: skip
+def test_a_series_goes_by_the_channel_consented_to(requested: str | None, channel: str) -> None:
+    series = plan(
+        closed(caring_contacts_consent=True, caring_contacts_channel=requested), POLICY
+    ).series
+    assert series is not None and series.channel == channel
+
+
+def test_no_consent_no_series() -> None:
+    assert plan(closed(caring_contacts_consent=False, risk_level="high"), POLICY).series is None
 
 
 def test_answered_again_cancels_callbacks_for_that_caller() -> None:
@@ -323,14 +339,6 @@ def test_only_untouched_tasks_are_cancelled() -> None:
     assert happened == [Happened.CANCELLED] and task.status is Status.CANCELLED
     tried, _ = attempt(callback_task(), AttemptOutcome.NO_ANSWER, now=T0)
     assert cancel(tried)[1] == []
-
-
-def test_caring_contact_is_one_message_in_its_window() -> None:
-    spec = plan(closed(caring_contacts_consent=True), POLICY).create[0]
-    task = new_task(spec, spacing=timedelta(days=1))
-    assert task.due_at - task.created_at == timedelta(days=1)
-    done, _ = attempt(task, AttemptOutcome.NO_ANSWER, now=task.created_at)
-    assert done.status is Status.MISSED  # one attempt each: sent or not, the series goes on
 
 
 def test_an_attempt_sent_again_with_its_idempotency_key_counts_once() -> None:

@@ -16,6 +16,7 @@ from hotline_intake.domain.contact import (
     settle,
     wait_seconds,
 )
+from hotline_shared import twilio as signatures
 
 from tests.unit.intake import sequences as seq
 
@@ -163,9 +164,9 @@ def test_twilio_documented_signature_example() -> None:
     params = {"CallSid": "CA1234567890ABCDE", "Caller": "+12349013030", "Digits": "1234",
               "From": "+12349013030", "To": "+18005551212"}  # fmt: skip
     url = "https://mycompany.com/myapp.php?foo=1&bar=2"
-    assert twilio.signature("12345", url, params) == "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
-    assert twilio.valid_signature("12345", url, params, "0/KCTR6DLpKmkAf8muzZqo1nDgQ=")
-    assert not twilio.valid_signature(
+    assert signatures.signature("12345", url, params) == "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
+    assert signatures.valid_signature("12345", url, params, "0/KCTR6DLpKmkAf8muzZqo1nDgQ=")
+    assert not signatures.valid_signature(
         "12345", url, {**params, "Digits": "9"}, "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
     )
 

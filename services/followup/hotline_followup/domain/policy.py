@@ -22,6 +22,8 @@ from hotline_shared.events import (
 from hotline_shared.ids import derive_id
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from hotline_followup.domain.caring import Channel, channel_for
+
 DAY, HOUR, MINUTE = 86_400.0, 3_600.0, 60.0
 
 # Caring Contacts: day 1, week 1, week 2, months 1, 2, 3, 4, 6, 8, 10, 12.
@@ -70,8 +72,7 @@ class Policy(BaseModel):
             case FollowupKind.CHECK_IN:
                 return self.check_in
             case FollowupKind.CARING_CONTACT:
-                window = self.caring_window_seconds
-                return Rule(first_due_seconds=window, spacing_seconds=window, max_attempts=1)
+                raise ValueError("caring contacts are a message series, not call attempts")
 
     def seconds(self, value: float) -> timedelta:
         return timedelta(seconds=value * self.time_scale)
@@ -114,13 +115,29 @@ class TaskSpec:
     policy_version: str
     caller_token: str | None = None
     cause: str = ""
-    series_index: int | None = None
     needs_number: bool = False  # a callback for a contact that came without a number
+
+
+@dataclass(frozen=True)
+class SeriesSpec:
+    """A caring-contacts series to start; `id` derived from the session, as tasks are."""
+
+    id: str
+    contact_id: str
+    center_id: str
+    session_id: str
+    caller_token: str | None
+    channel: Channel
+    closed_at: datetime
+    offsets: list[timedelta]
+    window: timedelta
+    policy_version: str
 
 
 @dataclass(frozen=True)
 class Plan:
     create: list[TaskSpec] = field(default_factory=list)
+    series: SeriesSpec | None = None
     cancel_callbacks_for_caller: str | None = None  # caller_token answered again
     complete_ems_for: str | None = None  # escalation id confirmed reached
     number_for: str | None = None  # contact id whose waiting callback got a number
@@ -158,7 +175,7 @@ def plan(event: Envelope, policy: Policy) -> Plan:
     if isinstance(event, RiskEmsConfirmed):
         return Plan(complete_ems_for=event.data.escalation_id) if event.data.reached else Plan()
     if isinstance(event, SessionClosed):
-        return Plan(create=_after_session(event, policy))
+        return Plan(create=_after_session(event, policy), series=_caring_series(event, policy))
     return Plan()
 
 
@@ -175,13 +192,21 @@ def _after_session(event: SessionClosed, policy: Policy) -> list[TaskSpec]:
     if kind is not None and _may_reach_out(kind, consented=data.followup_consent, policy=policy):
         tasks.append(_task(policy, kind, data.contact_id, center, data.closed_at, cause=data.session_id,
                            caller=data.caller_token))  # fmt: skip
-    if data.caring_contacts_consent:
-        for index, days in enumerate(policy.caring_cadence_days):
-            start = data.closed_at + policy.seconds(days * DAY)
-            tasks.append(_task(policy, FollowupKind.CARING_CONTACT, data.contact_id, center, start,
-                               cause=f"{data.session_id}:{index}", caller=data.caller_token,
-                               series_index=index))  # fmt: skip
     return tasks
+
+
+def _caring_series(event: SessionClosed, policy: Policy) -> SeriesSpec | None:
+    """One series per consenting caller: its messages on the cadence from the close."""
+    data = event.data
+    if not data.caring_contacts_consent:
+        return None
+    return SeriesSpec(
+        id=derive_id("caring", data.session_id), contact_id=data.contact_id,
+        center_id=event.centerid, session_id=data.session_id, caller_token=data.caller_token,
+        channel=channel_for(data.caring_contacts_channel), closed_at=data.closed_at,
+        offsets=[policy.seconds(days * DAY) for days in policy.caring_cadence_days],
+        window=policy.seconds(policy.caring_window_seconds), policy_version=policy.version,
+    )  # fmt: skip
 
 
 def _may_reach_out(kind: FollowupKind, *, consented: bool, policy: Policy) -> bool:
@@ -197,13 +222,12 @@ def callback_id(contact_id: str) -> str:
 
 def _task(
     policy: Policy, kind: FollowupKind, contact_id: str, center_id: str, start: datetime, *,
-    cause: str, caller: str | None = None, series_index: int | None = None,
-    needs_number: bool = False,
+    cause: str, caller: str | None = None, needs_number: bool = False,
 ) -> TaskSpec:  # fmt: skip
     rule = policy.rule(kind)
     return TaskSpec(
         id=derive_id("followup", str(kind), cause), kind=kind, contact_id=contact_id,
         center_id=center_id, created_at=start, due_at=start + policy.seconds(rule.first_due_seconds),
         max_attempts=rule.max_attempts, policy_version=policy.version, caller_token=caller,
-        cause=cause, series_index=series_index, needs_number=needs_number,
+        cause=cause, needs_number=needs_number,
     )  # fmt: skip

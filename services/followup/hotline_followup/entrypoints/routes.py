@@ -4,12 +4,15 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from hotline_shared import twilio as signatures
 from hotline_shared.auth import Principal, Role, TokenVerifier, bearer
+from hotline_shared.centers import Center
 from hotline_shared.events import AttemptOutcome, RiskLevel
 from hotline_shared.problems import Problem
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool
 
+from hotline_followup import caring
 from hotline_followup import service_layer as svc
 from hotline_followup.domain.task import Status
 from hotline_followup.service_layer import Followup
@@ -112,6 +115,32 @@ def build_router(get: Callable[[], Followup], verifier: TokenVerifier) -> APIRou
         """The next call at a time agreed with the person, inside calling hours."""
         return svc.task_out(await svc.schedule_call(get(), followup_id, body.at, who))
 
+    @router.get("/caring-series")
+    async def caring_series(
+        who: Worker, center_id: Annotated[str, Query(min_length=1)],
+        contact_id: str | None = None, limit: Limit = 100,
+    ) -> dict[str, Any]:  # fmt: skip
+        """A center's caring-contacts series (no destination, no message text)."""
+        who.require_center(center_id)
+        query: dict[str, Any] = {"center_id": center_id}
+        if contact_id:
+            query["contact_id"] = contact_id
+        docs = await get().caring.series.page(query, limit)
+        return {"items": [caring.series_out(d) for d in docs]}
+
+    @router.get("/caring-series/{series_id}")
+    async def read_series(series_id: str, who: Worker) -> dict[str, Any]:
+        doc = await get().caring.series.get(series_id)
+        if doc is None:
+            raise Problem(404, "Unknown caring-contacts series", field="series_id")
+        who.require_center(doc["center_id"])
+        return caring.series_out(doc)
+
+    @router.post("/caring-series/{series_id}/stop")
+    async def stop_series(series_id: str, who: Worker) -> dict[str, Any]:
+        """The person asked for no more messages: the rest of the series is cancelled."""
+        return caring.series_out(await caring.stop_series(get().caring, series_id, who))
+
     @router.get("/sla/summary")
     async def summary(
         who: Supervisor, center_id: Annotated[str, Query(min_length=1)]
@@ -129,5 +158,41 @@ def build_router(get: Callable[[], Followup], verifier: TokenVerifier) -> APIRou
         who.require_center(center_id)
         return await svc.work_queue(get(), center_id=center_id, status=None, due_before=None, cursor=cursor,
                                     limit=limit, sla_state="breached")  # fmt: skip
+
+    return router
+
+
+TWIML_EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+MAX_WEBHOOK_BODY = 64 * 1024
+
+
+def messaging_router(get: Callable[[], caring.Caring], public_url: str | None) -> APIRouter:
+    """Twilio Messaging webhooks, signed with the center's auth token: a caller's reply
+    (STOP opts out) and the delivery report of a message we sent."""
+    router = APIRouter(prefix="/v1/messaging/twilio", tags=["messaging"])
+
+    async def signed(request: Request, center_id: str) -> tuple[Center, dict[str, str]]:
+        center = get().centers.get(center_id)
+        if center is None:
+            raise Problem(404, "Unknown center", field="center_id")
+        body = await request.body()
+        if len(body) > MAX_WEBHOOK_BODY:
+            raise Problem(413, "Payload too large", field="body")
+        url = signatures.public(str(request.url), public_url)
+        given = request.headers.get(signatures.SIGNATURE_HEADER)
+        return center, signatures.signed_form(body, token=center.twilio_auth_token, url=url,
+                                              given=given)  # fmt: skip
+
+    @router.post("/{center_id}/inbound")
+    async def inbound(center_id: str, request: Request) -> Response:
+        """A caller's reply; the answer is empty TwiML (Twilio confirms opt-outs itself)."""
+        center, form = await signed(request, center_id)
+        await caring.inbound_message(get(), center, form)
+        return Response(TWIML_EMPTY, media_type="text/xml")
+
+    @router.post("/{center_id}/status", status_code=204)
+    async def status(center_id: str, request: Request) -> None:
+        center, form = await signed(request, center_id)
+        await caring.delivery_status(get(), center, form)
 
     return router

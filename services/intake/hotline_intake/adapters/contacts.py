@@ -185,6 +185,14 @@ class ContactStore:
         )
         return result.modified_count == 1
 
+    async def set_email(self, stored: StoredContact, sealed: str, *, now: datetime) -> bool:
+        """Record the caller's (encrypted) email if nobody changed the contact meanwhile."""
+        result = await self.collection.update_one(
+            {"_id": stored.state.contact_id, "version": stored.version},
+            {"$set": {"caller_email": sealed, "updated_at": now}, "$inc": {"version": 1}},
+        )
+        return result.modified_count == 1
+
     async def set_risk(self, stored: StoredContact, risk: Document) -> bool:
         """Record the contact's current risk; False on a concurrent change."""
         result = await self.collection.update_one(

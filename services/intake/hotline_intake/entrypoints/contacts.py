@@ -69,6 +69,12 @@ class CallbackNumber(BaseModel):
     number: str = Field(pattern=r"^\+[1-9]\d{6,14}$", description="E.164, e.g. +15551234567")
 
 
+class EmailAddress(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
 class EscalationAction(StrEnum):
     EMS_DISPATCHED = "ems-dispatched"
     POLICE_WELFARE_CHECK = "police-welfare-check"
@@ -95,12 +101,16 @@ class ReleaseReason(StrEnum):
     CALLBACK = "callback"
     FOLLOW_UP = "follow-up"
     EMERGENCY_RESCUE = "emergency-rescue"
+    CARING_CONTACT = "caring-contact"  # the follow-up service sending a caring message
 
 
 def build_router(get_intake: Callable[[], Intake], verifier: TokenVerifier) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["contacts"])
     Clinician = Annotated[Principal, Depends(bearer(verifier, Role.COUNSELOR, Role.SUPERVISOR))]
     Supervisor = Annotated[Principal, Depends(bearer(verifier, Role.SUPERVISOR, Role.ADMIN))]
+    Releaser = Annotated[
+        Principal, Depends(bearer(verifier, Role.COUNSELOR, Role.SUPERVISOR, Role.SERVICE))
+    ]
     IdempotencyKey = Annotated[str | None, Header(max_length=200)]
 
     async def contact_for(contact_id: str, who: Principal) -> StoredContact:
@@ -177,15 +187,21 @@ def build_router(get_intake: Callable[[], Intake], verifier: TokenVerifier) -> A
 
     @router.get("/contacts/{contact_id}/caller")
     async def read_caller(
-        contact_id: str, who: Clinician, reason: Annotated[ReleaseReason, Query()]
+        contact_id: str, who: Releaser, reason: Annotated[ReleaseReason, Query()]
     ) -> dict[str, Any]:
+        """The caller's number and email, decrypted for a reason; every release is audited.
+        The follow-up service reads it (reason caring-contact) to send a caring message."""
+        if (who.role is Role.SERVICE) != (reason is ReleaseReason.CARING_CONTACT):
+            raise Problem(
+                403, "Forbidden", detail="reason not allowed for this role", field="reason"
+            )
         contact = await contact_for(contact_id, who)
-        number = await svc.release_caller_number(
+        released = await svc.release_caller(
             get_intake(), contact=contact, actor=who.sub, role=str(who.role), reason=str(reason)
         )
-        if number is None:
+        if released.number is None and released.email is None:
             raise Problem(404, "No caller number on record", detail="withheld or never given")
-        return {"contact_id": contact_id, "caller_number": number}
+        return {"contact_id": contact_id, "caller_number": released.number, "email": released.email}
 
     @router.put("/contacts/{contact_id}/callback-number", status_code=204)
     async def record_callback_number(contact_id: str, body: CallbackNumber, who: Clinician) -> None:
@@ -194,6 +210,13 @@ def build_router(get_intake: Callable[[], Intake], verifier: TokenVerifier) -> A
         contact = await contact_for(contact_id, who)
         await svc.record_callback_number(get_intake(), contact=contact, number=body.number,
                                          actor=who.sub, role=str(who.role))  # fmt: skip
+
+    @router.put("/contacts/{contact_id}/email", status_code=204)
+    async def record_email(contact_id: str, body: EmailAddress, who: Clinician) -> None:
+        """An email address the caller gave for caring contacts: stored encrypted, audited."""
+        contact = await contact_for(contact_id, who)
+        await svc.record_email(get_intake(), contact=contact, email=body.email, actor=who.sub,
+                               role=str(who.role))  # fmt: skip
 
     @router.get("/kpis/operations")
     async def kpis(

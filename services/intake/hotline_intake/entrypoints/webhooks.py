@@ -4,9 +4,9 @@ import hmac
 import json
 from collections.abc import Callable
 from typing import Annotated, Any
-from urllib.parse import parse_qsl, urlsplit
 
 from fastapi import APIRouter, Depends, Header, Request
+from hotline_shared import twilio as signatures
 from hotline_shared.centers import Center
 from hotline_shared.problems import Problem
 from pydantic import ValidationError
@@ -43,22 +43,9 @@ def build_router(
 
     async def twilio_form(request: Request, center: Center, given: str | None) -> dict[str, str]:
         """A signed Twilio request's form (voice and TaskRouter share the scheme)."""
-        body = await body_of(request)
-        try:
-            form = dict(
-                parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(body))
-            )
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise Problem(400, "Malformed form body", field="body") from exc
-        token = center.twilio_auth_token
-        url = _public(str(request.url), public_url)
-        if (
-            token is None
-            or not given
-            or not twilio.valid_signature(token.get_secret_value(), url, form, given)
-        ):
-            raise Problem(403, "Invalid Twilio signature", field="X-Twilio-Signature")
-        return form
+        url = signatures.public(str(request.url), public_url)
+        return signatures.signed_form(await body_of(request), token=center.twilio_auth_token,
+                                      url=url, given=given)  # fmt: skip
 
     @router.post("/twilio/{center_id}")
     async def twilio_callback(
@@ -139,12 +126,3 @@ def _json(body: bytes) -> Any:
 
 def _equal(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode(), b.encode())
-
-
-def _public(request_url: str, public_url: str | None) -> str:
-    """The URL Twilio signed: the request's own, or the proxy's public base + path + query."""
-    if not public_url:
-        return request_url
-    parts = urlsplit(request_url)
-    query = f"?{parts.query}" if parts.query else ""
-    return public_url.rstrip("/") + parts.path + query

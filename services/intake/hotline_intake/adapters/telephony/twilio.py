@@ -8,9 +8,6 @@ counselor who took the call (answered after QueueTime seconds in queue).
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 from collections.abc import Mapping
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -33,17 +30,6 @@ class TwilioPayloadError(ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
-
-
-def signature(auth_token: str, url: str, params: Mapping[str, str]) -> str:
-    """base64(HMAC-SHA1(auth token, URL + each param name+value in name order))."""
-    payload = url + "".join(f"{name}{params[name]}" for name in sorted(params))
-    digest = hmac.new(auth_token.encode(), payload.encode(), hashlib.sha1).digest()
-    return base64.b64encode(digest).decode()
-
-
-def valid_signature(auth_token: str, url: str, params: Mapping[str, str], given: str) -> bool:
-    return hmac.compare_digest(signature(auth_token, url, params), given)
 
 
 def parse(form: Mapping[str, str], *, received_at: datetime) -> Observation | None:
