@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import uuid
 
-from hotline_cli.processes import ROOT, ServiceProcess
+from hotline_cli.processes import ROOT, ServiceProcess, use_dev_secrets
+
+use_dev_secrets()  # benchmarks run against the development stack and its secrets
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -5,12 +5,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hotline_cli.processes import use_dev_secrets
 from hotline_shared.mongo import Document, make_client
 from hotline_shared.settings import KafkaSettings, MongoSettings
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from tests.support import unique
+
+use_dev_secrets()  # the tests run against the development stack and its secrets
 
 
 @pytest.fixture

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+import httpx
 import jwt
 from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -34,25 +37,48 @@ class Principal(BaseModel):
     def can_access(self, center_id: str) -> bool:
         return self.role in (Role.ADMIN, Role.SERVICE) or center_id in self.centers
 
-    def require_center(self, center_id: str) -> None:
+    def require_center(self, center_id: str, unknown: Callable[[], Problem] | None = None) -> None:
+        """Another center's resource answers exactly as an unknown one does (404): `unknown`
+        makes that answer; a center named in a query is an unknown center."""
         if not self.can_access(center_id):
-            raise Problem(403, "Forbidden", detail="not a member of this center", field="center_id")
+            raise (unknown or unknown_center)()
+
+
+def unknown_center() -> Problem:
+    return Problem(404, "Unknown center", field="center_id")
 
 
 class TokenVerifier:
-    def __init__(self, settings: SecuritySettings) -> None:
-        self._jwks = jwt.PyJWKClient(settings.jwks_url) if settings.jwks_url else None
-        self._secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
+    """Checks a bearer token: signature (HS256 with the configured secret, or RS256 with the
+    identity provider's JWKS), `exp`, `iat`, `aud`, and `iss` when an issuer is configured,
+    with at most a minute of clock leeway."""
 
-    def verify(self, token: str) -> Principal:
+    def __init__(
+        self, settings: SecuritySettings, *, http: httpx.AsyncClient | None = None
+    ) -> None:
+        self._secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
+        self._issuer = settings.jwt_issuer
+        self._leeway = settings.jwt_leeway_seconds
+        self._jwks = (
+            JwksCache(settings.jwks_url, ttl=settings.jwks_cache_seconds, http=http)
+            if settings.jwks_url
+            else None
+        )
+
+    async def verify(self, token: str) -> Principal:
+        required = ["exp", "iat", "aud", "sub", *(["iss"] if self._issuer else [])]
         try:
             if self._jwks is not None:
-                key = self._jwks.get_signing_key_from_jwt(token).key
-                claims = jwt.decode(token, key, algorithms=["RS256"], audience=AUDIENCE)
+                kid = jwt.get_unverified_header(token).get("kid")
+                key: Any = await self._jwks.key(str(kid) if kid else None)
+                algorithm = "RS256"
             elif self._secret is not None:
-                claims = jwt.decode(token, self._secret, algorithms=["HS256"], audience=AUDIENCE)
+                key, algorithm = self._secret, "HS256"
             else:
                 raise Problem(503, "Authentication not configured")
+            claims = jwt.decode(token, key, algorithms=[algorithm], audience=AUDIENCE,
+                                issuer=self._issuer, leeway=self._leeway,
+                                options={"require": required})  # fmt: skip
             return Principal.model_validate(claims, strict=False, from_attributes=False)
         except (jwt.PyJWTError, ValidationError) as exc:
             raise Problem(
@@ -61,6 +87,60 @@ class TokenVerifier:
                 detail=f"invalid bearer token ({type(exc).__name__})",
                 headers={"WWW-Authenticate": "Bearer"},
             ) from exc
+
+
+class JwksCache:
+    """The identity provider's signing keys, fetched without blocking the event loop, kept
+    for `ttl` and fetched again when a token names a key we do not have (key rotation), at
+    most every `min_refresh` seconds. An unreachable provider is a 503, not a 401."""
+
+    def __init__(self, url: str, *, ttl: float, http: httpx.AsyncClient | None = None,
+                 min_refresh: float = 10.0) -> None:  # fmt: skip
+        self.url = url
+        self.ttl = ttl
+        self.min_refresh = min_refresh
+        self._http = http
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._fetched_at = float("-inf")
+        self._fetching: asyncio.Task[None] | None = None
+        self._failing = False  # the last fetch failed
+
+    async def key(self, kid: str | None) -> jwt.PyJWK:
+        age = time.monotonic() - self._fetched_at
+        unknown = kid not in self._keys if kid else not self._keys
+        if age > self.ttl or (unknown and age > self.min_refresh):
+            await self._refresh(keep_stale=not unknown)
+        found = self._keys.get(kid) if kid else next(iter(self._keys.values()), None)
+        if found is None and self._failing:
+            raise Problem(503, "Identity provider unreachable", headers={"Retry-After": "5"})
+        if found is None:
+            raise jwt.InvalidKeyError(f"no signing key {kid!r}")
+        return found
+
+    async def _refresh(self, *, keep_stale: bool) -> None:
+        if self._fetching is None or self._fetching.done():  # concurrent callers share a fetch
+            self._fetching = asyncio.create_task(self._fetch())
+        try:
+            await asyncio.shield(self._fetching)
+        except (httpx.HTTPError, ValueError, jwt.PyJWKSetError) as exc:
+            if keep_stale and self._keys:
+                return  # the keys we have still verify; try again after min_refresh
+            raise Problem(503, "Identity provider unreachable", detail=type(exc).__name__,
+                          headers={"Retry-After": "5"}) from exc  # fmt: skip
+
+    async def _fetch(self) -> None:
+        client = self._http or httpx.AsyncClient(timeout=5)
+        self._failing = True
+        try:
+            response = await client.get(self.url)
+            response.raise_for_status()
+            keys = jwt.PyJWKSet.from_dict(response.json()).keys
+            self._failing = False
+        finally:
+            self._fetched_at = time.monotonic()
+            if self._http is None:
+                await client.aclose()
+        self._keys = {str(k.key_id): k for k in keys if k.key_id}
 
 
 def mint_token(
@@ -85,24 +165,37 @@ def mint_token(
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
+PRINCIPAL_STATE = "hotline_principal"  # set by the request guard: (token, principal)
+
+
+def bearer_token(header: str) -> str:
+    """The token of an `Authorization: Bearer …` header; 401 when there is none."""
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Problem(
+            401,
+            "Unauthorized",
+            detail="missing bearer token",
+            field="Authorization",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return token.strip()
+
+
 def bearer(
     verifier: TokenVerifier, *roles: Role
 ) -> Callable[[Request], Coroutine[Any, Any, Principal]]:
-    """FastAPI dependency: the caller's Principal, if its role is one of `roles`."""
+    """FastAPI dependency: the caller's Principal, if its role is one of `roles`. A token the
+    request guard already verified (before the body was parsed) is not verified again."""
     allowed = set(roles) or set(Role)
 
     async def dependency(request: Request) -> Principal:
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            raise Problem(
-                401,
-                "Unauthorized",
-                detail="missing bearer token",
-                field="Authorization",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        principal = verifier.verify(token.strip())
+        token = bearer_token(request.headers.get("authorization", ""))
+        checked = getattr(request.state, PRINCIPAL_STATE, None)
+        if checked is not None and checked[0] == token:
+            principal: Principal = checked[1]
+        else:
+            principal = await verifier.verify(token)
         if principal.role not in allowed:
             raise Problem(403, "Forbidden", detail=f"role {principal.role} may not do this")
         return principal

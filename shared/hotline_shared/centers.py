@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 DEFAULT_CARING_MESSAGE = (
     "Thinking of you and hoping you are doing OK. We are here any time you want to talk. "
@@ -50,6 +50,14 @@ class Center(BaseModel):
     messaging: Messaging | None = Field(
         default=None, description="how caring-contact messages go out (none: not sent)"
     )
+
+    @model_validator(mode="after")
+    def _alerts_are_signed(self) -> Center:
+        """An alert webhook is never signed with an empty key: no secret, no center."""
+        secret = self.alert_webhook_secret.get_secret_value() if self.alert_webhook_secret else ""
+        if self.alert_webhook_url and len(secret) < 16:
+            raise ValueError("alert_webhook_url needs an alert_webhook_secret of 16+ characters")
+        return self
 
 
 class CentersFileError(ValueError):

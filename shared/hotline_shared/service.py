@@ -21,6 +21,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from hotline_shared.auth import TokenVerifier
 from hotline_shared.centers import Centers, load_centers
 from hotline_shared.clock import Clock, SystemClock
+from hotline_shared.guard import RequestGuard
 from hotline_shared.kafka import EventBus
 from hotline_shared.mongo import Document, database, make_client, ping
 from hotline_shared.problems import install_problem_handlers, problem_response
@@ -111,6 +112,7 @@ def create_app(
 
     app = FastAPI(title=title, version="1", lifespan=lifespan)
     install_problem_handlers(app)
+    app.add_middleware(RequestGuard, verifier=runtime.verifier)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:

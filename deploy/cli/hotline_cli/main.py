@@ -13,7 +13,7 @@ from hotline_shared.settings import KafkaSettings, SecuritySettings
 from rich.console import Console
 from rich.progress import Progress
 
-from hotline_cli import dlq, processes, report
+from hotline_cli import audit_check, dlq, processes, report
 from hotline_cli.simulator import Simulation, Urls
 
 app = typer.Typer(help="hotline: crisis-line software, run locally.", no_args_is_help=True)
@@ -23,8 +23,16 @@ app.add_typer(stack, name="stack")
 dead = typer.Typer(help="Dead letters (hotline.dlq.v1): list and replay.", no_args_is_help=True)
 app.add_typer(services, name="services")
 app.add_typer(dead, name="dlq")
+audit_app = typer.Typer(help="The audit logs: verify their hash chains.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 console = Console()
 STACK = str(processes.ROOT / "deploy" / "local" / "stack.sh")
+
+
+@app.callback()
+def _development_secrets() -> None:
+    """Every command runs against the local development stack: its secrets (dev.env)."""
+    processes.use_dev_secrets()
 
 
 @stack.command("up")
@@ -69,6 +77,24 @@ def services_status() -> None:
     for service in processes.managed():
         state = "ready" if service.ready() else "running, not ready" if service.pid() else "stopped"
         console.print(f"{service.service:<9} {state:<18} {service.url}")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    center: str = typer.Option(..., "--center", help="the center whose chains to verify"),
+) -> None:
+    """Walk each service's audit chain for a center; exit 1 naming every edited, deleted or
+    reordered entry."""
+    results = asyncio.run(audit_check.verify_center(center))
+    broken = False
+    for service, (entries, breaks) in results.items():
+        if breaks:
+            broken = True
+            for problem in breaks:
+                console.print(f"[red]{service}[/]: {problem}", highlight=False)
+        else:
+            console.print(f"[green]{service}[/]: {entries} entries, chain intact")
+    raise typer.Exit(1 if broken else 0)
 
 
 @dead.command("list")

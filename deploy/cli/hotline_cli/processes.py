@@ -28,6 +28,22 @@ DEMO_ENV = {
 }
 
 
+DEV_ENV_FILE = ROOT / "deploy" / "local" / "dev.env"
+
+
+def use_dev_secrets() -> None:
+    """The development secrets (deploy/local/dev.env) for this process and what it starts,
+    where the environment does not set them: the local stack is development by definition.
+    Services themselves have no defaults and refuse to start without them."""
+    for line in DEV_ENV_FILE.read_text().splitlines():
+        name, sep, value = line.partition("=")
+        if not sep or line.lstrip().startswith("#"):
+            continue
+        if name == "HOTLINE_CENTERS_FILE":
+            value = str(ROOT / value)  # relative to the repository, wherever we run from
+        os.environ.setdefault(name.strip(), value.strip())
+
+
 _HANDED_OUT: set[int] = set()
 
 

@@ -2,6 +2,7 @@
 
 from hotline_shared.logging import configure_logging
 from hotline_shared.service import serve
+from hotline_shared.settings import settings_or_exit
 
 from hotline_followup.app import build_app
 from hotline_followup.settings import FollowupSettings
@@ -9,8 +10,8 @@ from hotline_followup.settings import FollowupSettings
 
 def main() -> None:
     configure_logging("followup")
-    settings = FollowupSettings()
-    serve(build_app(), host=settings.host, port=settings.port)
+    settings = settings_or_exit("followup", FollowupSettings)
+    serve(settings_or_exit("followup", build_app), host=settings.host, port=settings.port)
 
 
 if __name__ == "__main__":

@@ -271,13 +271,17 @@ async def stop_series(c: Caring, series_id: str, who: Principal) -> Document:
     """A worker stops the series (the person asked, on a call or otherwise)."""
 
     def check(doc: Document) -> None:
-        who.require_center(doc["center_id"])
+        who.require_center(doc["center_id"], unknown_series)
 
     stopped = functools.partial(opt_out, by=who.sub, now=c.clock.now())
     found = await change_series(c, series_id, stopped, check=check)
     if found is None:
-        raise Problem(404, "Unknown caring-contacts series", field="series_id")
+        raise unknown_series()
     return found
+
+
+def unknown_series() -> Problem:
+    return Problem(404, "Unknown caring-contacts series", field="series_id")
 
 
 def series_out(doc: Document) -> Document:

@@ -319,7 +319,7 @@ def _task_problems() -> Iterator[None]:
 
 
 async def record_attempt(
-    f: Followup, task_id: str, outcome: AttemptOutcome, center_check: Callable[[str], object], *,
+    f: Followup, task_id: str, outcome: AttemptOutcome, who: Principal, *,
     idempotency_key: str | None = None, actor: str = "", documentation: Document | None = None,
 ) -> Document:  # fmt: skip
     """A call attempt and, if given, what the call documented (mood, current risk, re-screen,
@@ -327,7 +327,7 @@ async def record_attempt(
     wants_more = (documentation or {}).get("wants_more_contact")
 
     def check(doc: Document) -> None:
-        center_check(doc["center_id"])
+        who.require_center(doc["center_id"], unknown_followup)
 
     def attempted(task: Task) -> tuple[Task, list[Happened]]:
         with _task_problems():
@@ -342,7 +342,7 @@ async def record_attempt(
 
     found = await change_task(f, task_id, attempted, outcome=outcome, check=check, record=record)
     if found is None:
-        raise Problem(404, "Unknown follow-up", field="followup_id")
+        raise unknown_followup()
     return found
 
 
@@ -385,12 +385,16 @@ async def schedule_call(f: Followup, task_id: str, at: datetime, who: Principal)
 
 async def _change_or_404(f: Followup, task_id: str, change: Change, who: Principal) -> Document:
     def check(doc: Document) -> None:
-        who.require_center(doc["center_id"])
+        who.require_center(doc["center_id"], unknown_followup)
 
     found = await change_task(f, task_id, change, check=check)
     if found is None:
-        raise Problem(404, "Unknown follow-up", field="followup_id")
+        raise unknown_followup()
     return found
+
+
+def unknown_followup() -> Problem:
+    return Problem(404, "Unknown follow-up", field="followup_id")
 
 
 def task_out(doc: Document) -> Document:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from fastapi import FastAPI
+from hotline_shared.audit import AuditLog
 from hotline_shared.keystore import load_keyring
 from hotline_shared.mongo import ensure_indexes
 from hotline_shared.service import Periodic, Runtime, create_app, create_runtime
@@ -31,6 +32,7 @@ def build_app(runtime: Runtime | None = None, settings: IntakeSettings | None = 
             db=rt.db, bus=rt.bus, centers=rt.centers, keyring=keyring, clock=rt.clock,
             settle_after=timedelta(seconds=settings.settle_seconds),
             service_level_seconds=settings.service_level_seconds,
+            audit=AuditLog(rt.db, rt.security.master_key_bytes()),
         )  # fmt: skip
 
     async def relay() -> None:
@@ -41,7 +43,7 @@ def build_app(runtime: Runtime | None = None, settings: IntakeSettings | None = 
         runtime,
         title="hotline intake",
         routers=[
-            webhooks.build_router(intake, settings.public_url, settings.max_body_bytes),
+            webhooks.build_router(intake, settings.public_url),
             contact_routes.build_router(intake, runtime.verifier),
         ],
         startup=startup,

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from hotline_shared.audit import AuditLog
 from hotline_shared.centers import Center, Centers
 from hotline_shared.clock import Clock
 from hotline_shared.crypto import KeyRing, caller_token
@@ -45,7 +46,7 @@ from hotline_shared.problems import Problem
 from pymongo.asynchronous.database import AsyncDatabase
 
 from hotline_intake.adapters.contacts import Caller, ContactStore, StoredContact
-from hotline_intake.adapters.records import AuditLog, RecordStore
+from hotline_intake.adapters.records import RecordStore
 from hotline_intake.domain.contact import (
     ContactState,
     Milestone,
@@ -79,6 +80,7 @@ class Intake:
     clock: Clock
     settle_after: timedelta
     service_level_seconds: int
+    audit: AuditLog
 
     @property
     def contacts(self) -> ContactStore:
@@ -215,8 +217,12 @@ def _contact_event(
 async def contact_or_404(intake: Intake, contact_id: str) -> StoredContact:
     stored = await intake.contacts.get(contact_id)
     if stored is None:
-        raise Problem(404, "Unknown contact", field="contact_id")
+        raise unknown_contact()
     return stored
+
+
+def unknown_contact() -> Problem:
+    return Problem(404, "Unknown contact", field="contact_id")
 
 
 # ---- risk ----------------------------------------------------------------------------------
@@ -431,7 +437,7 @@ async def release_caller(
     """Decrypt the caller's number (and email, if given) for a reason; audited first."""
     contact_id = contact.state.contact_id
     email = contact.doc.get("caller_email")
-    await AuditLog(intake.db).record(
+    await intake.audit.record(
         action="caller-number.read", actor=actor, role=role, contact_id=contact_id,
         center_id=contact.center_id, reason=reason, at=intake.clock.now(),
         released=contact.caller.number_ciphertext is not None or email is not None,
@@ -452,7 +458,7 @@ async def record_email(
 ) -> None:
     """An email address for caring contacts, encrypted like a caller number and audited."""
     contact_id = contact.state.contact_id
-    await AuditLog(intake.db).record(
+    await intake.audit.record(
         action="caller-email.write", actor=actor, role=role, contact_id=contact_id,
         center_id=contact.center_id, reason="caring-contact", at=intake.clock.now(),
     )  # fmt: skip
@@ -500,7 +506,7 @@ async def record_callback_number(
                           source=SOURCE, time=now, cause=(contact_id, "callback-number", caller.token or ""))  # fmt: skip
         return True if await intake.contacts.set_caller(stored, caller, event, now=now) else None
 
-    await AuditLog(intake.db).record(
+    await intake.audit.record(
         action="callback-number.write", actor=actor, role=role, contact_id=contact_id,
         center_id=contact.center_id, reason="callback", at=intake.clock.now(),
     )  # fmt: skip

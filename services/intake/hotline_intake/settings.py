@@ -16,4 +16,3 @@ class IntakeSettings(BaseSettings):
     )
     settle_seconds: float = Field(default=120, ge=0, description="wait for a late outcome")
     service_level_seconds: int = Field(default=20, ge=1)
-    max_body_bytes: int = Field(default=65_536, ge=1024)

@@ -2,6 +2,7 @@
 
 from hotline_shared.logging import configure_logging
 from hotline_shared.service import serve
+from hotline_shared.settings import settings_or_exit
 
 from hotline_sessions.app import build_app
 from hotline_sessions.settings import SessionsSettings
@@ -9,8 +10,8 @@ from hotline_sessions.settings import SessionsSettings
 
 def main() -> None:
     configure_logging("sessions")
-    settings = SessionsSettings()
-    serve(build_app(), host=settings.host, port=settings.port)
+    settings = settings_or_exit("sessions", SessionsSettings)
+    serve(settings_or_exit("sessions", build_app), host=settings.host, port=settings.port)
 
 
 if __name__ == "__main__":

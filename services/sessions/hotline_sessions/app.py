@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from fastapi import FastAPI
+from hotline_shared.audit import AuditLog
 from hotline_shared.events import CONTACTS_TOPIC, RISK_TOPIC, Envelope
 from hotline_shared.keystore import load_keyring
 from hotline_shared.mongo import EventLog, ensure_indexes
@@ -36,7 +37,7 @@ def build_app(runtime: Runtime | None = None, settings: SessionsSettings | None 
             db=rt.db, bus=rt.bus, keyring=await load_keyring(rt.db, master, rt.centers.ids()),
             clock=rt.clock, overdue_window=timedelta(minutes=settings.overdue_minutes),
             signing_key=svc.signing_key(master), risk_feed=feed,
-            risk_wait=settings.close_waits_for_risk_seconds,
+            risk_wait=settings.close_waits_for_risk_seconds, audit_log=AuditLog(rt.db, master),
         )  # fmt: skip
 
     async def shutdown(_rt: Runtime) -> None:

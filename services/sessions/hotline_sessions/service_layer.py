@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from hotline_shared.audit import AuditLog
 from hotline_shared.auth import Principal, Role
 from hotline_shared.clock import Clock
 from hotline_shared.crypto import KeyRing
@@ -73,6 +74,7 @@ class Sessions:
     overdue_window: timedelta
     signing_key: bytes
     risk_feed: RiskFeed
+    audit_log: AuditLog
     risk_wait: float = 10.0  # seconds a close waits for the contact's risk facts
 
     @property
@@ -199,14 +201,20 @@ async def fire_overdue(s: Sessions) -> int:
 async def session_for(s: Sessions, session_id: str, who: Principal) -> Document:
     doc = await s.store.get(session_id)
     if doc is None:
-        raise Problem(404, "Unknown session", field="session_id")
-    who.require_center(doc["center_id"])
+        raise unknown_session()
+    who.require_center(doc["center_id"], unknown_session)
     return doc
 
 
+def unknown_session() -> Problem:
+    return Problem(404, "Unknown session", field="session_id")
+
+
 async def audit(s: Sessions, who: Principal, doc: Document, action: str, **extra: Any) -> None:
-    await s.store.record_audit(action=action, actor=who.sub, role=str(who.role), session_id=doc["_id"],
-                               center_id=doc["center_id"], at=s.clock.now(), **extra)  # fmt: skip
+    reason = str(extra.pop("reason", "documentation"))
+    await s.audit_log.record(center_id=doc["center_id"], action=action, actor=who.sub,
+                             role=str(who.role), reason=reason, at=s.clock.now(),
+                             session_id=doc["_id"], **extra)  # fmt: skip
 
 
 async def save_version(

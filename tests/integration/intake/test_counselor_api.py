@@ -146,7 +146,7 @@ async def test_caller_number_is_released_only_to_the_center_and_every_release_is
         anonymous = await client.get(url, params={"reason": "callback"})
     assert released.status_code == 200 and released.json()["caller_number"] == "+12349013030"
     assert (
-        no_reason.status_code == 422 and other.status_code == 403 and anonymous.status_code == 401
+        no_reason.status_code == 422 and other.status_code == 404 and anonymous.status_code == 401
     )
     mongo = make_client(intake_mongo)
     try:

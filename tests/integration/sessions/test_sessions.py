@@ -84,7 +84,9 @@ async def test_answered_delivered_three_times_opens_one_session(
         forbidden = await client.get(f"/v1/sessions/{session_id}", headers=OTHER)
         missing = await client.get("/v1/sessions/nope")
     assert [s["id"] for s in listed["items"]] == [session_id]
-    assert forbidden.status_code == 403 and missing.status_code == 404
+    # another center's session answers exactly as an unknown one does
+    assert forbidden.status_code == missing.status_code == 404
+    assert forbidden.json()["title"] == missing.json()["title"] == "Unknown session"
 
 
 async def test_twenty_concurrent_autosaves_on_one_version_one_wins_nothing_lost(

@@ -59,3 +59,11 @@ def test_every_variable_a_service_gets_is_one_the_settings_read(name: str) -> No
     assert not unknown, f"{name}: variables no settings class reads: {unknown}"
     for required in ("HOTLINE_KAFKA_BOOTSTRAP", "HOTLINE_MONGODB_URI", "HOTLINE_CENTERS_FILE"):
         assert required in env
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_compose_has_no_secret_values_only_references_to_the_env_file(name: str) -> None:
+    env = COMPOSE["services"][name]["environment"]
+    for secret in ("HOTLINE_JWT_SECRET", "HOTLINE_MASTER_KEY"):
+        assert env[secret].startswith(f"${{{secret}:?"), f"{name}: {secret} must come from .env"
+    assert "dev-only" not in (ROOT / "docker-compose.yml").read_text()

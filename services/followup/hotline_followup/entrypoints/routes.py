@@ -71,7 +71,7 @@ def build_router(get: Callable[[], Followup], verifier: TokenVerifier) -> APIRou
         center_id: Annotated[str, Query(min_length=1)],
         status: Status | None = None,
         due_before: AwareDatetime | None = None,
-        cursor: str | None = None,
+        cursor: Annotated[str | None, Query(max_length=500)] = None,
         limit: Limit = 100,
     ) -> dict[str, Any]:
         who.require_center(center_id)
@@ -82,8 +82,8 @@ def build_router(get: Callable[[], Followup], verifier: TokenVerifier) -> APIRou
     async def read(followup_id: str, who: Worker) -> dict[str, Any]:
         doc = await get().tasks.get(followup_id)
         if doc is None:
-            raise Problem(404, "Unknown follow-up", field="followup_id")
-        who.require_center(doc["center_id"])
+            raise svc.unknown_followup()
+        who.require_center(doc["center_id"], svc.unknown_followup)
         return svc.task_out(doc)
 
     @router.post("/followups/{followup_id}/attempts", status_code=201)
@@ -95,7 +95,7 @@ def build_router(get: Callable[[], Followup], verifier: TokenVerifier) -> APIRou
     ) -> dict[str, Any]:
         """Record a call attempt; sent again with the same Idempotency-Key, it counts once."""
         notes = body.documentation.model_dump(mode="json") if body.documentation else None
-        doc = await svc.record_attempt(get(), followup_id, body.outcome, who.require_center,
+        doc = await svc.record_attempt(get(), followup_id, body.outcome, who,
                                        idempotency_key=idempotency_key, actor=who.sub,
                                        documentation=notes)  # fmt: skip
         return svc.task_out(doc)
@@ -118,7 +118,7 @@ def build_router(get: Callable[[], Followup], verifier: TokenVerifier) -> APIRou
     @router.get("/caring-series")
     async def caring_series(
         who: Worker, center_id: Annotated[str, Query(min_length=1)],
-        contact_id: str | None = None, limit: Limit = 100,
+        contact_id: Annotated[str | None, Query(max_length=200)] = None, limit: Limit = 100,
     ) -> dict[str, Any]:  # fmt: skip
         """A center's caring-contacts series (no destination, no message text)."""
         who.require_center(center_id)
@@ -132,8 +132,8 @@ def build_router(get: Callable[[], Followup], verifier: TokenVerifier) -> APIRou
     async def read_series(series_id: str, who: Worker) -> dict[str, Any]:
         doc = await get().caring.series.get(series_id)
         if doc is None:
-            raise Problem(404, "Unknown caring-contacts series", field="series_id")
-        who.require_center(doc["center_id"])
+            raise caring.unknown_series()
+        who.require_center(doc["center_id"], caring.unknown_series)
         return caring.series_out(doc)
 
     @router.post("/caring-series/{series_id}/stop")
@@ -152,7 +152,7 @@ def build_router(get: Callable[[], Followup], verifier: TokenVerifier) -> APIRou
     async def breaches(
         who: Supervisor,
         center_id: Annotated[str, Query(min_length=1)],
-        cursor: str | None = None,
+        cursor: Annotated[str | None, Query(max_length=500)] = None,
         limit: Limit = 100,
     ) -> dict[str, Any]:
         who.require_center(center_id)
@@ -163,7 +163,6 @@ def build_router(get: Callable[[], Followup], verifier: TokenVerifier) -> APIRou
 
 
 TWIML_EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
-MAX_WEBHOOK_BODY = 64 * 1024
 
 
 def messaging_router(get: Callable[[], caring.Caring], public_url: str | None) -> APIRouter:
@@ -175,9 +174,7 @@ def messaging_router(get: Callable[[], caring.Caring], public_url: str | None) -
         center = get().centers.get(center_id)
         if center is None:
             raise Problem(404, "Unknown center", field="center_id")
-        body = await request.body()
-        if len(body) > MAX_WEBHOOK_BODY:
-            raise Problem(413, "Payload too large", field="body")
+        body = await request.body()  # bounded before this runs (hotline_shared.guard)
         url = signatures.public(str(request.url), public_url)
         given = request.headers.get(signatures.SIGNATURE_HEADER)
         return center, signatures.signed_form(body, token=center.twilio_auth_token, url=url,

@@ -10,11 +10,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from hotline_shared import audit
 from hotline_shared.events import Envelope
 from hotline_shared.mongo import Document, Outbox, insert_new
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.asynchronous.database import AsyncDatabase
 
 INDEXES = {
     "screenings": (
@@ -22,7 +22,7 @@ INDEXES = {
         Outbox.INDEX,
     ),
     "escalations": (IndexModel([("contact_id", ASCENDING)]), Outbox.INDEX),
-    "audit": (IndexModel([("contact_id", ASCENDING), ("at", ASCENDING)]),),
+    "audit": (IndexModel([("contact_id", ASCENDING), ("at", ASCENDING)]), *audit.INDEXES),
 }
 
 
@@ -53,25 +53,3 @@ class RecordStore:
             {"_id": record["_id"], "version": record.get("version", 1)}, update
         )
         return result.modified_count == 1
-
-
-class AuditLog:
-    """Append-only: inserts only, no update or delete path exists in the code."""
-
-    def __init__(self, db: AsyncDatabase[Document]) -> None:
-        self.collection = db["audit"]
-
-    async def record(self, *, action: str, actor: str, role: str, contact_id: str,
-                     center_id: str, reason: str, at: datetime, **extra: Any) -> None:  # fmt: skip
-        await self.collection.insert_one(
-            {
-                "action": action,
-                "actor": actor,
-                "role": role,
-                "contact_id": contact_id,
-                "center_id": center_id,
-                "reason": reason,
-                "at": at,
-                **extra,
-            }
-        )

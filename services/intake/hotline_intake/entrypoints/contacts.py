@@ -115,7 +115,7 @@ def build_router(get_intake: Callable[[], Intake], verifier: TokenVerifier) -> A
 
     async def contact_for(contact_id: str, who: Principal) -> StoredContact:
         contact = await svc.contact_or_404(get_intake(), contact_id)
-        who.require_center(contact.center_id)
+        who.require_center(contact.center_id, svc.unknown_contact)
         return contact
 
     @router.get("/contacts/{contact_id}")

@@ -9,8 +9,8 @@ autosave and a close, two autosaves of one version, two replicas firing one over
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
+from hotline_shared import audit
 from hotline_shared.events import Envelope
 from hotline_shared.mongo import Document, Outbox, insert_new
 from pymongo import ASCENDING, DESCENDING, IndexModel
@@ -28,7 +28,7 @@ INDEXES: dict[str, tuple[IndexModel, ...]] = {
         IndexModel([("session_id", ASCENDING), ("kind", ASCENDING), ("version", DESCENDING)]),
     ),
     "contacts": (IndexModel([("overdue", ASCENDING), ("overdue_at", ASCENDING)]),),
-    "audit": (IndexModel([("session_id", ASCENDING), ("at", ASCENDING)]),),
+    "audit": (IndexModel([("session_id", ASCENDING), ("at", ASCENDING)]), *audit.INDEXES),
 }
 NO_OUTBOX = {"outbox": 0}
 
@@ -37,7 +37,6 @@ class SessionStore:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.sessions = db["sessions"]
         self.versions = db["versions"]
-        self.audit = db["audit"]
 
     async def open(self, doc: Document, event: Envelope, *, now: datetime) -> bool:
         """Insert keyed by the derived session id: a replayed `answered` creates nothing."""
@@ -113,9 +112,6 @@ class SessionStore:
             {"$push": {"addenda": entry}, "$inc": {"version": 1}},
         )
         return result.modified_count == 1
-
-    async def record_audit(self, **entry: Any) -> None:
-        await self.audit.insert_one(entry)
 
 
 class ContactFacts:

@@ -4,6 +4,7 @@ Lifeline risk domains, and the Stanley-Brown safety plan (reference/clinical.md)
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -94,15 +95,16 @@ class Notes(Strict):
 
 
 Items = Field(default=(), max_length=20)
+Item = Annotated[str, Field(max_length=500)]  # one entry of a safety-plan section
 
 
 class SafetyPlan(Strict):
     """Stanley-Brown Safety Planning Intervention: six sections and the reason for living."""
 
-    warning_signs: tuple[str, ...] = Items
-    internal_coping: tuple[str, ...] = Items
-    distracting_people_and_places: tuple[str, ...] = Items
-    people_to_ask_for_help: tuple[str, ...] = Items
-    professionals_and_agencies: tuple[str, ...] = Items
-    making_environment_safe: tuple[str, ...] = Items
+    warning_signs: tuple[Item, ...] = Items
+    internal_coping: tuple[Item, ...] = Items
+    distracting_people_and_places: tuple[Item, ...] = Items
+    people_to_ask_for_help: tuple[Item, ...] = Items
+    professionals_and_agencies: tuple[Item, ...] = Items
+    making_environment_safe: tuple[Item, ...] = Items
     reason_for_living: str = Field(default="", max_length=2000)

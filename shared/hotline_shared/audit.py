@@ -1,0 +1,142 @@
+"""The audit log: append-only and hash-chained per center, so an edited, deleted or
+reordered entry is detected (`hotline audit verify --center C`).
+
+Entry n of a center carries `seq` = n, `prev` = the hash of entry n-1 and `hash` =
+HMAC-SHA256(the center's audit key, the entry's canonical form). Appending is lock-free and
+correct with any number of replicas: entry ids are `{center}:{seq}` (a unique insert, so two
+writers can never both take a place in the chain) and the chain's head moves by a write
+conditional on its position; a writer that finds its place taken catches the head up first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import ASCENDING, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+
+from hotline_shared.mongo import Document, insert_new, retry_on_conflict
+
+GENESIS = "0" * 64
+INDEXES = (IndexModel([("center_id", ASCENDING), ("seq", ASCENDING)]),)
+CHAIN_FIELDS = ("center_id", "seq", "prev", "at", "action", "actor", "role", "reason", "subject")
+
+
+def audit_key(master_key: bytes, center_id: str) -> bytes:
+    """The center's chain key, derived from the master key (never stored)."""
+    base = hmac.new(master_key, b"hotline-audit-chain-v1", hashlib.sha256).digest()
+    return hmac.new(base, center_id.encode(), hashlib.sha256).digest()
+
+
+def _canonical(entry: Document) -> bytes:
+    def plain(value: Any) -> Any:
+        if isinstance(value, datetime):
+            return int(value.astimezone(UTC).timestamp() * 1000)  # BSON keeps milliseconds
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        return value
+
+    fields = {name: plain(entry.get(name)) for name in CHAIN_FIELDS}
+    return json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
+
+
+def entry_hash(key: bytes, entry: Document) -> str:
+    return hmac.new(key, _canonical(entry), hashlib.sha256).hexdigest()
+
+
+def _millis(at: datetime) -> datetime:
+    at = at.astimezone(UTC)
+    return at.replace(microsecond=at.microsecond // 1000 * 1000)
+
+
+class AuditLog:
+    """One service's audit log (collection `audit`, heads in `audit_heads`)."""
+
+    def __init__(self, db: AsyncDatabase[Document], master_key: bytes) -> None:
+        self.entries = db["audit"]
+        self.heads = db["audit_heads"]
+        self.master_key = master_key
+
+    async def record(self, *, center_id: str, action: str, actor: str, role: str, reason: str,
+                     at: datetime, **subject: Any) -> None:  # fmt: skip
+        """Append who did what, when and why; `subject` names what was touched (ids, flags)."""
+        key = audit_key(self.master_key, center_id)
+        body = {"center_id": center_id, "at": _millis(at), "action": action, "actor": actor,
+                "role": role, "reason": reason, "subject": subject}  # fmt: skip
+
+        async def append() -> bool | None:
+            head = await self.heads.find_one({"_id": center_id}) or {"seq": 0, "hash": GENESIS}
+            seq = head["seq"] + 1
+            entry = {**body, "seq": seq, "prev": head["hash"]}
+            entry["hash"] = entry_hash(key, entry)
+            # flattened copies for queries (not part of the chain: the chain hashes `subject`)
+            if not await insert_new(
+                self.entries, {"_id": f"{center_id}:{seq}", **subject, **entry}
+            ):
+                taken = await self.entries.find_one({"_id": f"{center_id}:{seq}"})
+                if taken is not None:
+                    await self._advance(center_id, head, taken)
+                return None  # our place was taken: again from the new head
+            await self._advance(center_id, head, entry)
+            return True
+
+        await retry_on_conflict(append, what="audit chain")
+
+    async def _advance(self, center_id: str, head: Document, entry: Document) -> None:
+        """Move the head to `entry` if it is still where this writer saw it."""
+        if head["seq"] == 0 and "_id" not in head:
+            # (another writer may have made the head first: the next read catches up)
+            await insert_new(
+                self.heads, {"_id": center_id, "seq": entry["seq"], "hash": entry["hash"]}
+            )
+            return
+        await self.heads.update_one(
+            {"_id": center_id, "seq": head["seq"]},
+            {"$set": {"seq": entry["seq"], "hash": entry["hash"]}},
+        )
+
+
+@dataclass(frozen=True)
+class Break:
+    seq: int
+    problem: str
+
+    def __str__(self) -> str:
+        return f"entry {self.seq}: {self.problem}"
+
+
+async def verify_chain(
+    db: AsyncDatabase[Document], master_key: bytes, center_id: str
+) -> list[Break]:
+    """Walk a center's chain in order: an edited entry fails its hash, a deleted one leaves a
+    gap (or a head beyond the end), a reordered one has the wrong predecessor."""
+    key = audit_key(master_key, center_id)
+    breaks: list[Break] = []
+    expected_seq, prev = 1, GENESIS
+    cursor = db["audit"].find({"center_id": center_id}).sort("seq", ASCENDING)
+    async for entry in cursor:
+        seq = entry.get("seq")
+        if not isinstance(seq, int):
+            breaks.append(Break(-1, f"entry {entry.get('_id')} is outside the chain"))
+            continue
+        if seq != expected_seq:
+            breaks.append(Break(expected_seq, f"missing (next present entry is {seq}): deleted"))
+        if entry.get("prev") != prev:
+            breaks.append(Break(seq, "does not follow its predecessor: reordered or inserted"))
+        subject = entry.get("subject") or {}
+        if entry.get("hash") != entry_hash(key, entry) or any(
+            entry.get(k) != v for k, v in subject.items()
+        ):
+            breaks.append(Break(seq, "content does not match its hash: edited"))
+        expected_seq, prev = seq + 1, entry.get("hash", "")
+    head = await db["audit_heads"].find_one({"_id": center_id})
+    if head is not None and head["seq"] >= expected_seq:
+        breaks.append(
+            Break(expected_seq, f"missing (the chain's head is at {head['seq']}): deleted")
+        )
+    return breaks
