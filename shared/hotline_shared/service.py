@@ -139,4 +139,5 @@ def create_app(
 
 
 def serve(app: FastAPI, *, host: str, port: int) -> None:
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    # log_config=None: uvicorn's records go through our pipeline (configure_logging)
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, log_config=None)

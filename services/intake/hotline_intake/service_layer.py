@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -256,7 +257,7 @@ async def submit_screening(
     now = intake.clock.now()
     if not given.finished:
         next_question(given.answers)  # validates what was answered so far
-        doc = {**base, **_incomplete(given.answers, actor, now)}
+        doc = {**base, **_incomplete(intake, base, given.answers, actor, now)}
         return _same_kind(await intake.screenings.insert(doc, None, now=now), finished=False)
     fields, event = _assessed(intake, contact, screening_id, given, actor, is_supervisor)
     stored = _same_kind(
@@ -301,7 +302,7 @@ async def resume_screening(
         now = intake.clock.now()
         if not given.finished:
             next_question(given.answers)
-            fields, events = _incomplete(given.answers, actor, now), []
+            fields, events = _incomplete(intake, stored, given.answers, actor, now), []
         else:
             fields, event = _assessed(intake, contact, screening_id, given, actor, is_supervisor)
             events = [event]
@@ -316,10 +317,18 @@ async def resume_screening(
     return found
 
 
-def _incomplete(answers: PartialAnswers, actor: str, now: datetime) -> Document:
-    return {"status": "incomplete", "answers": answers, "computed_level": None, "level": None,
-            "override": None, "rule_version": RULE_VERSION, "assessed_by": actor,
-            "assessed_at": None, "saved_at": now}  # fmt: skip
+def _sealed_answers(intake: Intake, center_id: str, screening_id: str, answers: object) -> str:
+    """C-SSRS answers are clinical data: encrypted like notes (the screening id bound in)."""
+    return intake.keyring.encrypt(f"center:{center_id}", json.dumps(answers, sort_keys=True),
+                                  context=f"screening:{screening_id}:answers")  # fmt: skip
+
+
+def _incomplete(intake: Intake, screening: Document, answers: PartialAnswers, actor: str,
+                now: datetime) -> Document:  # fmt: skip
+    sealed = _sealed_answers(intake, screening["center_id"], screening["_id"], answers)
+    return {"status": "incomplete", "answers": sealed, "next_question": next_question(answers),
+            "computed_level": None, "level": None, "override": None, "rule_version": RULE_VERSION,
+            "assessed_by": actor, "assessed_at": None, "saved_at": now}  # fmt: skip
 
 
 def _assessed(
@@ -347,7 +356,8 @@ def _assessed(
     event = new_event(RiskAssessed, data=data, center_id=contact.center_id, source=SOURCE,
                       time=now, cause=(screening_id,))  # fmt: skip
     fields = {
-        "status": "complete", "answers": vars(answers), "computed_level": str(computed),
+        "status": "complete", "next_question": None, "computed_level": str(computed),
+        "answers": _sealed_answers(intake, contact.center_id, screening_id, vars(answers)),
         "level": str(level), "override": override_doc, "rule_version": RULE_VERSION,
         "assessed_by": actor, "assessed_at": now, "followup_id": given.followup_id,
     }  # fmt: skip

@@ -4,9 +4,9 @@ import re
 
 import pytest
 import structlog
+from hotline_shared.logging import configure_logging, redact_value
 from hypothesis import given
 from hypothesis import strategies as st
-from hotline_shared.logging import configure_logging, redact_value
 
 
 def test_phone_numbers_are_masked_in_any_value() -> None:
@@ -32,7 +32,6 @@ def test_log_lines_carry_no_phi(capsys) -> None:  # type: ignore[no-untyped-def]
 
 
 # ---- every log line through one pipeline; phone numbers in any form ----------------------
-
 
 
 SEPARATORS = st.sampled_from(["", " ", "-", "."])
@@ -81,7 +80,9 @@ def lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, object]]:
     return [json.loads(line) for line in capsys.readouterr().out.strip().splitlines() if line]
 
 
-def test_standard_library_logs_go_through_the_same_redaction(capsys: pytest.CaptureFixture[str]) -> None:
+def test_standard_library_logs_go_through_the_same_redaction(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     configure_logging("test")
     logging.getLogger("uvicorn.error").warning("callback to %s failed", "+12349013030")
     logging.getLogger("aiokafka").error("from=%s", "(234) 901-3030")

@@ -14,7 +14,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool
 
 from hotline_intake import service_layer as svc
 from hotline_intake.adapters.contacts import StoredContact
-from hotline_intake.domain.triage import InvalidAnswers, OverrideNotAllowed, next_question
+from hotline_intake.domain.triage import InvalidAnswers, OverrideNotAllowed
 from hotline_intake.service_layer import Intake
 
 
@@ -121,6 +121,10 @@ def build_router(get_intake: Callable[[], Intake], verifier: TokenVerifier) -> A
     @router.get("/contacts/{contact_id}")
     async def read_contact(contact_id: str, who: Clinician) -> dict[str, Any]:
         contact = await contact_for(contact_id, who)
+        await get_intake().audit.record(
+            center_id=contact.center_id, action="contact.read", actor=who.sub, role=str(who.role),
+            reason="treatment", at=get_intake().clock.now(), contact_id=contact_id,
+        )  # fmt: skip
         doc = contact.doc
         return {
             "id": contact_id, "center_id": contact.center_id, "provider": doc["provider"],
@@ -255,10 +259,9 @@ def _screening_problems() -> Iterator[None]:
 def _screening_out(doc: dict[str, Any]) -> dict[str, Any]:
     override = doc.get("override")
     status = doc.get("status", "complete")
-    answers = doc.get("answers") or {}
     return {
         "id": doc["_id"], "contact_id": doc["contact_id"], "status": status,
-        "next_question": next_question(answers) if status == "incomplete" else None,
+        "next_question": doc.get("next_question") if status == "incomplete" else None,
         "level": doc["level"], "computed_level": doc["computed_level"], "rule_version": doc["rule_version"],
         "override": {"level": override["level"], "direction": override["direction"]} if override else None,
         "assessed_by": doc["assessed_by"],

@@ -1,0 +1,73 @@
+"""PHI at rest: C-SSRS answers and override reasons are ciphertext in the database, and
+reading a contact is audited like releasing its number."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from hotline_shared.ids import contact_id_for
+from hotline_shared.mongo import make_client
+from hotline_shared.settings import MongoSettings
+
+from tests.conftest import token_for
+from tests.integration.intake.test_telephony import post_twilio
+from tests.support import ServiceProcess, unique
+from tests.unit.intake import sequences as seq
+
+pytestmark = pytest.mark.integration
+
+COUNSELOR = {"Authorization": f"Bearer {token_for('counselor', ['center-01'], 'counselor-5')}"}
+HIGH = {"q1": True, "q2": True, "q3": True, "q4": True, "q5": False, "q6": False}
+
+
+@pytest.fixture(scope="module")
+async def intake(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ServiceProcess]:
+    prefix = unique("t")
+    service = ServiceProcess("intake", {"HOTLINE_KAFKA_TOPIC_PREFIX": f"{prefix}.",
+                                        "HOTLINE_MONGODB_DATABASE_PREFIX": f"{prefix}_"},
+                             Path(tmp_path_factory.mktemp("intake")))  # fmt: skip
+    service.start()
+    try:
+        await service.wait_ready()
+        yield service
+    finally:
+        service.stop()
+
+
+async def test_screening_answers_and_override_reasons_are_encrypted_at_rest(
+    intake: ServiceProcess,
+) -> None:
+    sid = unique("CA")
+    async with httpx.AsyncClient(base_url=intake.url, headers=COUNSELOR, timeout=10) as client:
+        for form in seq.twilio_answered(sid):
+            assert (await post_twilio(client, form)).status_code == 200
+        contact_id = contact_id_for("twilio", sid)
+        url = f"/v1/contacts/{contact_id}/screenings"
+        finished = await client.post(url, json={"answers": HIGH, "override": {
+            "level": "high", "reason": "talked about the bridge on Elm street"}})  # fmt: skip
+        partial = await client.post(
+            url, json={"answers": {"q1": True, "q2": True}, "complete": False}
+        )
+        read = await client.get(f"/v1/contacts/{contact_id}")
+    assert finished.status_code == 201 and partial.status_code == 201 and read.status_code == 200
+    assert partial.json()["next_question"] == "q3"  # still resumable from what was saved
+    prefix = intake.env["HOTLINE_MONGODB_DATABASE_PREFIX"]
+    client = make_client(MongoSettings(database_prefix=prefix))
+    try:
+        db = client[f"{prefix}hotline_intake"]
+        stored = [d async for d in db["screenings"].find({"contact_id": contact_id})]
+        audit = [a async for a in db["audit"].find({"contact_id": contact_id})]
+    finally:
+        await client.close()
+    assert len(stored) == 2
+    for doc in stored:
+        assert isinstance(doc["answers"], str)  # ciphertext
+        raw = json.dumps(doc, default=str)
+        assert not re.search(r'"q6?\d?a?": (true|false)', raw)  # no answer stored in the clear
+        assert "bridge" not in raw
+    assert [(a["action"], a["actor"]) for a in audit] == [("contact.read", "counselor-5")]
