@@ -73,7 +73,7 @@ async def caller(client: httpx.AsyncClient, url: str, n: int) -> tuple[str, floa
             except httpx.TransportError:
                 pass  # a keep-alive connection the server had just closed
             await asyncio.sleep(0.5)
-    return derive_id("followup", "callback", contact_id_for("twilio", sid)), started
+    return derive_id("followup", "callback", contact_id_for("center-01", "twilio", sid)), started
 
 
 async def watch(

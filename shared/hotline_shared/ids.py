@@ -15,9 +15,11 @@ def derive_id(*parts: str) -> str:
     return str(uuid.uuid5(HOTLINE_NAMESPACE, ":".join(parts)))
 
 
-def contact_id_for(provider: str, provider_contact_id: str) -> str:
-    """contact_id = uuid5(namespace, f"{provider}:{provider_call_id}") (DESIGN.md §4)."""
-    return derive_id("contact", provider, provider_contact_id)
+def contact_id_for(center_id: str, provider: str, provider_contact_id: str) -> str:
+    """contact_id = uuid5(namespace, "contact:{center}:{provider}:{provider call id}"). The
+    center is part of it: two centers' PBXs may reuse a call id, and one center must not be
+    able to claim (or probe) another's ids."""
+    return derive_id("contact", center_id, provider, provider_contact_id)
 
 
 def event_id_for(event_type: str, *parts: str) -> str:

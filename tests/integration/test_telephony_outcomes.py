@@ -72,7 +72,7 @@ async def test_queue_full_and_short_abandons_get_no_callback_and_count_apart(
             assert (await post_twilio(client, form)).status_code == 200
         for form in abandoned_after(sids["abandoned"], wait=45):
             assert (await post_twilio(client, form)).status_code == 200
-    ids = {k: contact_id_for("twilio", sid) for k, sid in sids.items()}
+    ids = {k: contact_id_for("center-01", "twilio", sid) for k, sid in sids.items()}
     client_db = make_client(mongo)
     try:
         tasks = client_db[f"{mongo.database_prefix}hotline_followup"]["tasks"]
@@ -126,7 +126,7 @@ async def test_a_taskrouter_answer_opens_the_session_while_the_caller_is_on_the_
             post = post_taskrouter if kind == "taskrouter" else post_twilio
             assert (await post(client, form)).status_code == 200
 
-    contact_id = contact_id_for("twilio", sid)
+    contact_id = contact_id_for("center-01", "twilio", sid)
     async with httpx.AsyncClient(base_url=intake.url, timeout=10) as client:
         await send(client, live)
 
@@ -158,7 +158,7 @@ async def test_a_documented_follow_up_call_with_a_high_re_screen_makes_a_new_saf
     async with httpx.AsyncClient(base_url=intake.url, timeout=10) as client:
         for form in abandoned_after(sid, wait=45):
             assert (await post_twilio(client, form)).status_code == 200
-    contact_id = contact_id_for("twilio", sid)
+    contact_id = contact_id_for("center-01", "twilio", sid)
     db = make_client(mongo)
     try:
         tasks = db[f"{mongo.database_prefix}hotline_followup"]["tasks"]
@@ -203,7 +203,7 @@ async def test_a_callback_waits_for_a_number_and_starts_once_one_is_recorded(
     async with httpx.AsyncClient(base_url=intake.url, timeout=10) as client:
         for form in withheld:
             assert (await post_twilio(client, {**form, "From": "anonymous"})).status_code == 200
-    contact_id = contact_id_for("twilio", sid)
+    contact_id = contact_id_for("center-01", "twilio", sid)
     db = make_client(mongo)
     try:
         tasks = db[f"{mongo.database_prefix}hotline_followup"]["tasks"]

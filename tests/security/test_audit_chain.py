@@ -108,7 +108,7 @@ async def test_hotline_audit_verify_catches_an_edit_made_directly_in_the_databas
                 assert (await post_twilio(client, form)).status_code == 200
             headers = {"Authorization": f"Bearer {token_for('counselor', ['center-01'])}"}
             for _ in range(3):  # three audited releases of the caller's number
-                released = await client.get(f"/v1/contacts/{contact_id_for('twilio', sid)}/caller",
+                released = await client.get(f"/v1/contacts/{contact_id_for('center-01', 'twilio', sid)}/caller",
                                             params={"reason": "callback"}, headers=headers)  # fmt: skip
                 assert released.status_code == 200
     finally:

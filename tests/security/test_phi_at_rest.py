@@ -46,7 +46,7 @@ async def test_screening_answers_and_override_reasons_are_encrypted_at_rest(
     async with httpx.AsyncClient(base_url=intake.url, headers=COUNSELOR, timeout=10) as client:
         for form in seq.twilio_answered(sid):
             assert (await post_twilio(client, form)).status_code == 200
-        contact_id = contact_id_for("twilio", sid)
+        contact_id = contact_id_for("center-01", "twilio", sid)
         url = f"/v1/contacts/{contact_id}/screenings"
         finished = await client.post(url, json={"answers": HIGH, "override": {
             "level": "high", "reason": "talked about the bridge on Elm street"}})  # fmt: skip

@@ -139,7 +139,9 @@ class Simulation:
         abandoned = self.rng.random() < 0.10
         # Connect events carry no number: only when the flow sets the attribute (half here)
         reachable = provider == "twilio" or self.rng.random() < 0.5
-        contact = Contact(contact_id_for(provider, pcid), provider, number, abandoned, reachable)
+        contact = Contact(
+            contact_id_for(self.center.id, provider, pcid), provider, number, abandoned, reachable
+        )
         contact.failed = provider == "twilio" and not abandoned and self.rng.random() < 0.03
         taskrouter = provider == "twilio" and self.rng.random() < 0.3  # routed by TaskRouter
         self.truth.contacts.append(contact)

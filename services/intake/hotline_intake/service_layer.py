@@ -104,12 +104,10 @@ class Intake:
 
 async def record_observation(intake: Intake, center: Center, obs: Observation) -> list[Milestone]:
     """Apply one provider event to its contact; publish what it caused. Idempotent."""
-    contact_id = contact_id_for(str(obs.provider), obs.provider_contact_id)
+    contact_id = contact_id_for(center.id, str(obs.provider), obs.provider_contact_id)
 
     async def attempt() -> list[Milestone] | None:
         stored = await intake.contacts.get(contact_id)
-        if stored is not None and stored.center_id != center.id:
-            raise Problem(409, "Contact belongs to another center", field="center_id")
         state = stored.state if stored else new_contact(contact_id, obs)
         now = intake.clock.now()
         new_state, emit = observe(state, obs, now=now, settle_after=intake.settle_after)

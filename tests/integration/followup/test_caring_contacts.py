@@ -143,7 +143,7 @@ async def contact_with_number(intake: ServiceProcess, number: str) -> str:
     async with httpx.AsyncClient(base_url=intake.url, timeout=10) as client:
         for form in seq.twilio_answered(sid, caller=number):
             assert (await post_twilio(client, form)).status_code == 200
-    return contact_id_for("twilio", sid)
+    return contact_id_for("center-01", "twilio", sid)
 
 
 def closed(contact_id: str, number: str | None, channel: str = "sms") -> Envelope:

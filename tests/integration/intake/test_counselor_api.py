@@ -31,7 +31,7 @@ async def answered_contact(client: httpx.AsyncClient) -> str:
     sid = unique("CA")
     for form in seq.twilio_answered(sid):
         assert (await post_twilio(client, form)).status_code == 200
-    return contact_id_for("twilio", sid)
+    return contact_id_for("center-01", "twilio", sid)
 
 
 async def risk_events(kafka: KafkaSettings, contact_id: str, expect: int) -> list[dict[str, Any]]:

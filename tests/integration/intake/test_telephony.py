@@ -75,12 +75,12 @@ async def test_provider_sequences_produce_exactly_the_expected_events_in_order(
         forms = seq.twilio_answered(sid)
         for form in (forms[0], forms[1], forms[3], forms[2]):
             assert (await post_twilio(client, form)).status_code == 200
-        expected[contact_id_for("twilio", sid)] = ANSWERED
+        expected[contact_id_for("center-01", "twilio", sid)] = ANSWERED
 
         sid = unique("CA")
         for form in seq.twilio_abandoned(sid):
             assert (await post_twilio(client, form)).status_code == 200
-        expected[contact_id_for("twilio", sid)] = ABANDONED
+        expected[contact_id_for("center-01", "twilio", sid)] = ABANDONED
 
         for scenario, events, outcome in (("answered", seq.connect_answered, ANSWERED),
                                           ("abandoned", seq.connect_abandoned, ABANDONED)):  # fmt: skip
@@ -89,35 +89,35 @@ async def test_provider_sequences_produce_exactly_the_expected_events_in_order(
             random.Random(7).shuffle(bodies)  # AWS does not order its events
             for body in bodies:
                 assert (await post_connect(client, body)).status_code == 200
-            expected[contact_id_for("amazon-connect", cid)] = outcome
+            expected[contact_id_for("center-01", "amazon-connect", cid)] = outcome
 
         conv = unique("conv-")
         for topic, body in seq.genesys(conv, "ANSWERED"):
             mapped = pbx.from_genesys(topic, body)
             assert mapped is not None
             assert (await post_pbx(client, mapped)).status_code == 200
-        expected[contact_id_for("genesys", conv)] = ANSWERED
+        expected[contact_id_for("center-01", "genesys", conv)] = ANSWERED
 
         uid = unique("ami-")
         for raw in seq.ami(uid, abandoned=True):
             mapped = pbx.from_ami(raw, received_at=seq.T0)
             assert mapped is not None
             assert (await post_pbx(client, mapped)).status_code == 200
-        expected[contact_id_for("asterisk", uid)] = ABANDONED
+        expected[contact_id_for("center-01", "asterisk", uid)] = ABANDONED
 
         cid = unique("ari-")
         for raw in seq.ari(cid):
             mapped = pbx.from_ari(raw)
             assert mapped is not None
             assert (await post_pbx(client, mapped)).status_code == 200
-        expected[contact_id_for("asterisk", cid)] = ANSWERED
+        expected[contact_id_for("center-01", "asterisk", cid)] = ANSWERED
 
         uid = unique("fs-")
         for headers in seq.esl(uid, answered=True):
             mapped = pbx.from_esl(headers)
             assert mapped is not None
             assert (await post_pbx(client, mapped)).status_code == 200
-        expected[contact_id_for("freeswitch", uid)] = ANSWERED
+        expected[contact_id_for("center-01", "freeswitch", uid)] = ANSWERED
 
     records = await all_contact_records(intake_kafka, sum(map(len, expected.values())))
     for contact_id, types in expected.items():
@@ -141,7 +141,7 @@ async def test_a_webhook_delivered_twice_is_answered_2xx_and_changes_nothing(
     assert first.json()["effects"] == ["started", "ended"]
     assert second.json()["effects"] == []
     records = await all_contact_records(intake_kafka, 2)
-    assert types_for(records, contact_id_for("twilio", sid)) == ["started", "ended"]
+    assert types_for(records, contact_id_for("center-01", "twilio", sid)) == ["started", "ended"]
 
 
 async def test_forged_twilio_signature_gets_403_and_publishes_nothing(
@@ -165,12 +165,15 @@ async def test_forged_twilio_signature_gets_403_and_publishes_nothing(
     assert forged.headers["content-type"] == "application/problem+json"
     assert forged.json()["errors"][0]["field"] == "X-Twilio-Signature"
     records = await all_contact_records(intake_kafka, 1)
-    assert types_for(records, contact_id_for("twilio", marker)) == ["started", "ended"]
-    assert types_for(records, contact_id_for("twilio", sid)) == []
+    assert types_for(records, contact_id_for("center-01", "twilio", marker)) == ["started", "ended"]
+    assert types_for(records, contact_id_for("center-01", "twilio", sid)) == []
     client_db = make_client(intake_mongo)
     try:
         db = client_db[f"{intake_mongo.database_prefix}hotline_intake"]
-        assert await db["contacts"].find_one({"_id": contact_id_for("twilio", sid)}) is None
+        assert (
+            await db["contacts"].find_one({"_id": contact_id_for("center-01", "twilio", sid)})
+            is None
+        )
     finally:
         await client_db.close()
 
