@@ -80,6 +80,16 @@ SAMPLE_DATA: dict[str, dict[str, Any]] = {
         "ended_at": T0.isoformat(),
         "overdue_at": T0.isoformat(),
     },
+    "hotline.security.phi-read-burst.v1": {
+        "contact_id": CONTACT_ID,
+        "user": "counselor-7",
+        "role": "counselor",
+        "service": "intake",
+        "reads": 61,
+        "limit": 60,
+        "window_start": T0.isoformat(),
+        "window_seconds": 60.0,
+    },
     "hotline.followup.scheduled.v1": {
         **_FOLLOWUP,
         "due_at": T0.isoformat(),

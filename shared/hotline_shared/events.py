@@ -20,8 +20,11 @@ CONTACTS_TOPIC = "hotline.contacts.v1"
 RISK_TOPIC = "hotline.risk.v1"
 SESSIONS_TOPIC = "hotline.sessions.v1"
 FOLLOWUPS_TOPIC = "hotline.followups.v1"
+SECURITY_TOPIC = "hotline.security.v1"
 DLQ_TOPIC = "hotline.dlq.v1"
-ALL_TOPICS = (CONTACTS_TOPIC, RISK_TOPIC, SESSIONS_TOPIC, FOLLOWUPS_TOPIC, DLQ_TOPIC)
+ALL_TOPICS = (
+    CONTACTS_TOPIC, RISK_TOPIC, SESSIONS_TOPIC, FOLLOWUPS_TOPIC, SECURITY_TOPIC, DLQ_TOPIC,
+)  # fmt: skip
 
 
 class Frozen(BaseModel):
@@ -327,6 +330,24 @@ class SessionDocumentationOverdue(Envelope):
     data: DocumentationOverdueData
 
 
+class PhiReadBurstData(Frozen):
+    """A user went over the PHI-read limit (the read refused was of `contact_id`)."""
+
+    contact_id: str
+    user: str
+    role: str
+    service: str
+    reads: int = Field(ge=1)
+    limit: int = Field(ge=1)
+    window_start: AwareDatetime
+    window_seconds: float = Field(gt=0)
+
+
+class PhiReadBurst(Envelope):
+    type: Literal["hotline.security.phi-read-burst.v1"] = "hotline.security.phi-read-burst.v1"
+    data: PhiReadBurstData
+
+
 class FollowupScheduled(Envelope):
     type: Literal["hotline.followup.scheduled.v1"] = "hotline.followup.scheduled.v1"
     data: FollowupScheduledData
@@ -369,7 +390,7 @@ EVENT_TYPES: dict[str, type[Envelope]] = {
         ContactAbandoned, ContactFailed, ContactCallbackNumberRecorded, RiskAssessed, RiskEscalated, RiskEmsConfirmed, SessionOpened,
         SessionClosed, SessionDocumentationOverdue, FollowupScheduled, FollowupDue,
         FollowupAttempted, FollowupCompleted, FollowupMissed, FollowupSlaAtRisk,
-        FollowupSlaBreached,
+        FollowupSlaBreached, PhiReadBurst,
     )
 }  # fmt: skip
 
@@ -378,6 +399,7 @@ _TOPIC_BY_PREFIX = {
     "hotline.risk.": RISK_TOPIC,
     "hotline.session.": SESSIONS_TOPIC,
     "hotline.followup.": FOLLOWUPS_TOPIC,
+    "hotline.security.": SECURITY_TOPIC,
 }
 TOPIC_OF_TYPE: dict[str, str] = {
     name: next(t for prefix, t in _TOPIC_BY_PREFIX.items() if name.startswith(prefix))

@@ -51,6 +51,10 @@ class SecuritySettings(BaseSettings):
     jwt_issuer: str | None = Field(default=None, description="required `iss` (required with JWKS)")
     jwt_leeway_seconds: float = Field(default=30, ge=0, le=MAX_JWT_LEEWAY_SECONDS)
     jwks_cache_seconds: float = Field(default=300, gt=0)
+    phi_reads_per_window: int = Field(
+        default=120, ge=1, description="reads of caller data one user may make per window"
+    )
+    phi_read_window_seconds: float = Field(default=60, gt=0)
     master_key: SecretStr = Field(description="base64 of 32 bytes: wraps the per-center data keys")
     centers_file: Path = Field(
         description="the centers file (secrets, policy): a secret store mount"

@@ -109,10 +109,16 @@ class Simulation:
         self.on_progress = on_progress or (lambda: None)
         secret = SecuritySettings().jwt_secret
         assert secret is not None
-        self.counselor = {"Authorization": "Bearer " + mint_token(
-            secret.get_secret_value(), sub="sim-counselor", role="counselor", centers=[center.id])}  # fmt: skip
+        self._secret_key = secret.get_secret_value()
         self.worker = {"Authorization": "Bearer " + mint_token(
             secret.get_secret_value(), sub="sim-worker", role="supervisor", centers=[center.id])}  # fmt: skip
+
+    def counselor(self, contact_id: str) -> dict[str, str]:
+        """The counselor who takes this contact: one per contact, as on a real floor (each
+        user's reads of caller data are rate-limited)."""
+        token = mint_token(self._secret_key, sub=f"sim-counselor-{contact_id[:8]}",
+                           role="counselor", centers=[self.center.id])  # fmt: skip
+        return {"Authorization": f"Bearer {token}"}
 
     async def run(self, contacts: int, rate: float, *, worker_seconds: float = 0) -> Truth:
         limits = httpx.Limits(max_connections=200)
@@ -159,7 +165,7 @@ class Simulation:
     async def _record_callback_number(self, client: httpx.AsyncClient, contact: Contact) -> None:
         """The caller's number reached the center another way (a chat, a later message)."""
         await self._call(client, "PUT", "intake", f"/v1/contacts/{contact.contact_id}/callback-number",
-                         headers=self.counselor, json={"number": contact.number}, empty=True)  # fmt: skip
+                         headers=self.counselor(contact.contact_id), json={"number": contact.number}, empty=True)  # fmt: skip
         contact.number_recorded = True
 
     async def _taskrouter(
@@ -291,7 +297,7 @@ class Simulation:
             else "imminent"
         )
         contact.risk = risk
-        cid, h = contact.contact_id, self.counselor
+        cid, h = contact.contact_id, self.counselor(contact.contact_id)
         once = {**h, "Idempotency-Key": f"sim-{cid}"}  # retries after a crash change nothing
         await self._call(client, "POST", "intake", f"/v1/contacts/{cid}/screenings", headers=once,
                          json={"answers": ANSWERS["high" if risk == "imminent" else risk]})  # fmt: skip
@@ -345,7 +351,7 @@ class Simulation:
         while time.monotonic() < deadline:
             try:
                 response = await client.get(f"{self.urls.pick('sessions')}/v1/sessions", params={"contact_id": contact_id},
-                                            headers=self.counselor)  # fmt: skip
+                                            headers=self.counselor(contact_id))  # fmt: skip
                 if response.status_code == 200 and response.json()["items"]:
                     return str(response.json()["items"][0]["id"])
             except httpx.HTTPError:

@@ -7,7 +7,13 @@ from datetime import timedelta
 
 import httpx
 from fastapi import FastAPI
-from hotline_shared.events import CONTACTS_TOPIC, RISK_TOPIC, SESSIONS_TOPIC, Envelope
+from hotline_shared.events import (
+    CONTACTS_TOPIC,
+    RISK_TOPIC,
+    SECURITY_TOPIC,
+    SESSIONS_TOPIC,
+    Envelope,
+)
 from hotline_shared.keystore import load_keyring
 from hotline_shared.mongo import ensure_indexes
 from hotline_shared.service import Periodic, Runtime, create_app, create_runtime
@@ -66,7 +72,7 @@ def build_app(runtime: Runtime | None = None, settings: FollowupSettings | None 
     async def on_event(event: Envelope) -> None:
         await svc.on_event(followup(), event)
 
-    for topic in (CONTACTS_TOPIC, RISK_TOPIC, SESSIONS_TOPIC):
+    for topic in (CONTACTS_TOPIC, RISK_TOPIC, SESSIONS_TOPIC, SECURITY_TOPIC):
         runtime.bus.subscribe(topic, group_id=f"{settings.group_id}.{topic}", handler=on_event)
 
     async def send_alerts() -> None:

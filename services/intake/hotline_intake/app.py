@@ -7,7 +7,8 @@ from datetime import timedelta
 from fastapi import FastAPI
 from hotline_shared.audit import AuditLog
 from hotline_shared.keystore import load_keyring
-from hotline_shared.mongo import ensure_indexes
+from hotline_shared.mongo import EventLog, ensure_indexes
+from hotline_shared.ratelimit import PhiReadLimit
 from hotline_shared.service import Periodic, Runtime, create_app, create_runtime
 
 from hotline_intake.adapters import contacts, records
@@ -26,18 +27,23 @@ def build_app(runtime: Runtime | None = None, settings: IntakeSettings | None = 
         return holder["intake"]
 
     async def startup(rt: Runtime) -> None:
-        await ensure_indexes(rt.db, {contacts.COLLECTION: contacts.INDEXES, **records.INDEXES})
+        await ensure_indexes(rt.db, {contacts.COLLECTION: contacts.INDEXES, **records.INDEXES,
+                                     EventLog.CLAIMS: EventLog.INDEXES})  # fmt: skip
         keyring = await load_keyring(rt.db, rt.security.master_key_bytes(), rt.centers.ids())
         holder["intake"] = Intake(
             db=rt.db, bus=rt.bus, centers=rt.centers, keyring=keyring, clock=rt.clock,
             settle_after=timedelta(seconds=settings.settle_seconds),
             service_level_seconds=settings.service_level_seconds,
             audit=AuditLog(rt.db, rt.security.master_key_bytes()),
+            phi_reads=PhiReadLimit(rt.db, EventLog(rt.db, rt.bus.publish), service="intake",
+                                   per_window=rt.security.phi_reads_per_window,
+                                   window=timedelta(seconds=rt.security.phi_read_window_seconds)),
         )  # fmt: skip
 
     async def relay() -> None:
         for name in ("contacts", "screenings", "escalations"):
             await intake().outbox(name).relay()
+        await EventLog(runtime.db, runtime.bus.publish).relay()
 
     return create_app(
         runtime,

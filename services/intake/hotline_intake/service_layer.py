@@ -44,6 +44,7 @@ from hotline_shared.ids import contact_id_for, derive_id
 from hotline_shared.kafka import EventBus
 from hotline_shared.mongo import Document, Outbox, retry_on_conflict
 from hotline_shared.problems import Problem
+from hotline_shared.ratelimit import PhiReadLimit
 from pymongo.asynchronous.database import AsyncDatabase
 
 from hotline_intake.adapters.contacts import Caller, ContactStore, StoredContact
@@ -82,6 +83,7 @@ class Intake:
     settle_after: timedelta
     service_level_seconds: int
     audit: AuditLog
+    phi_reads: PhiReadLimit
 
     @property
     def contacts(self) -> ContactStore:

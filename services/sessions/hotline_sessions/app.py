@@ -9,6 +9,7 @@ from hotline_shared.audit import AuditLog
 from hotline_shared.events import CONTACTS_TOPIC, RISK_TOPIC, Envelope
 from hotline_shared.keystore import load_keyring
 from hotline_shared.mongo import EventLog, ensure_indexes
+from hotline_shared.ratelimit import PhiReadLimit
 from hotline_shared.service import Periodic, Runtime, create_app, create_runtime
 
 from hotline_sessions import service_layer as svc
@@ -38,6 +39,9 @@ def build_app(runtime: Runtime | None = None, settings: SessionsSettings | None 
             clock=rt.clock, overdue_window=timedelta(minutes=settings.overdue_minutes),
             signing_key=svc.signing_key(master), risk_feed=feed,
             risk_wait=settings.close_waits_for_risk_seconds, audit_log=AuditLog(rt.db, master),
+            phi_reads=PhiReadLimit(rt.db, EventLog(rt.db, rt.bus.publish), service="sessions",
+                                   per_window=rt.security.phi_reads_per_window,
+                                   window=timedelta(seconds=rt.security.phi_read_window_seconds)),
         )  # fmt: skip
 
     async def shutdown(_rt: Runtime) -> None:

@@ -33,6 +33,7 @@ from hotline_shared.ids import derive_id
 from hotline_shared.kafka import EventBus
 from hotline_shared.mongo import Document, EventLog, Outbox, retry_on_conflict
 from hotline_shared.problems import Problem
+from hotline_shared.ratelimit import PhiReadLimit
 from pydantic import BaseModel
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -75,6 +76,7 @@ class Sessions:
     signing_key: bytes
     risk_feed: RiskFeed
     audit_log: AuditLog
+    phi_reads: PhiReadLimit
     risk_wait: float = 10.0  # seconds a close waits for the contact's risk facts
 
     @property
@@ -260,6 +262,8 @@ def read_version(s: Sessions, session_id: str, kind: str, version_doc: Document 
 
 async def read_session(s: Sessions, session_id: str, who: Principal) -> Document:
     doc = await session_for(s, session_id, who)
+    await s.phi_reads.check(who, center_id=doc["center_id"], contact_id=doc["contact_id"],
+                            now=s.clock.now())  # fmt: skip
     heads = doc.get("heads") or {}
     notes, plan = heads.get("notes"), heads.get("safety-plan")
     await audit(s, who, doc, "session.read")

@@ -5,6 +5,7 @@ at once).
 - a screening triaged high (imminent risk is not a screener level: it is an escalation);
 - an escalation (active rescue started or considered);
 - documentation overdue for a contact that ended;
+- a user reading caller data faster than the center allows (a burst of PHI reads);
 - and, as follow-up events, every SLA at-risk, breached and missed, which covers an EMS
   confirmation not recorded within its window (its task breaches).
 """
@@ -16,6 +17,7 @@ from hotline_shared.events import (
     FollowupMissed,
     FollowupSlaAtRisk,
     FollowupSlaBreached,
+    PhiReadBurst,
     RiskAssessed,
     RiskEscalated,
     RiskLevel,
@@ -32,4 +34,4 @@ def alerts_supervisor_now(event: Envelope) -> bool:
     """An incoming fact that raises a supervisor alert when it arrives."""
     if isinstance(event, RiskAssessed):
         return event.data.level is RiskLevel.HIGH
-    return isinstance(event, RiskEscalated | SessionDocumentationOverdue)
+    return isinstance(event, RiskEscalated | SessionDocumentationOverdue | PhiReadBurst)

@@ -121,6 +121,8 @@ def build_router(get_intake: Callable[[], Intake], verifier: TokenVerifier) -> A
     @router.get("/contacts/{contact_id}")
     async def read_contact(contact_id: str, who: Clinician) -> dict[str, Any]:
         contact = await contact_for(contact_id, who)
+        await get_intake().phi_reads.check(who, center_id=contact.center_id, contact_id=contact_id,
+                                           now=get_intake().clock.now())  # fmt: skip
         await get_intake().audit.record(
             center_id=contact.center_id, action="contact.read", actor=who.sub, role=str(who.role),
             reason="treatment", at=get_intake().clock.now(), contact_id=contact_id,
@@ -200,6 +202,8 @@ def build_router(get_intake: Callable[[], Intake], verifier: TokenVerifier) -> A
                 403, "Forbidden", detail="reason not allowed for this role", field="reason"
             )
         contact = await contact_for(contact_id, who)
+        await get_intake().phi_reads.check(who, center_id=contact.center_id, contact_id=contact_id,
+                                           now=get_intake().clock.now())  # fmt: skip
         released = await svc.release_caller(
             get_intake(), contact=contact, actor=who.sub, role=str(who.role), reason=str(reason)
         )
