@@ -8,7 +8,11 @@ from hotline_shared.events import EVENT_TYPES, RiskLevel
 
 from tests.factories import SAMPLE_DATA, sample_event
 
-NOW = {"hotline.risk.escalated.v1", "hotline.session.documentation-overdue.v1"}
+NOW = {
+    "hotline.risk.escalated.v1",
+    "hotline.session.documentation-overdue.v1",
+    "hotline.security.phi-read-burst.v1",  # a user reading caller data in a burst
+}
 
 
 @pytest.mark.parametrize("event_type", sorted(EVENT_TYPES))
