@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -22,9 +23,12 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from hotline_shared.mongo import Document, insert_new, retry_on_conflict
 
+# The request being served (set by the request guard), recorded with every audit entry.
+REQUEST_ID: ContextVar[str | None] = ContextVar("hotline_request_id", default=None)
 GENESIS = "0" * 64
 INDEXES = (IndexModel([("center_id", ASCENDING), ("seq", ASCENDING)]),)
-CHAIN_FIELDS = ("center_id", "seq", "prev", "at", "action", "actor", "role", "reason", "subject")
+CHAIN_FIELDS = ("center_id", "seq", "prev", "at", "action", "actor", "role", "reason",
+                "request_id", "subject")  # fmt: skip
 
 
 def audit_key(master_key: bytes, center_id: str) -> bytes:
@@ -67,7 +71,8 @@ class AuditLog:
         """Append who did what, when and why; `subject` names what was touched (ids, flags)."""
         key = audit_key(self.master_key, center_id)
         body = {"center_id": center_id, "at": _millis(at), "action": action, "actor": actor,
-                "role": role, "reason": reason, "subject": subject}  # fmt: skip
+                "role": role, "reason": reason, "request_id": REQUEST_ID.get(),
+                "subject": subject}  # fmt: skip
 
         async def append() -> bool | None:
             head = await self.heads.find_one({"_id": center_id}) or {"seq": 0, "hash": GENESIS}

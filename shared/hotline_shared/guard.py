@@ -6,11 +6,14 @@ FastAPI reads or parses anything):
 - a JSON request to a bearer-protected route must carry a valid token before its body is
   parsed (the verified principal is handed to the route's `bearer` dependency);
 - an unexpected exception becomes a 500 problem+json with an error id; the log gets the id
-  and the exception's type, never its message or the input.
+  and the exception's type, never its message or the input;
+- every request has an id (the caller's X-Request-ID, or a new one): echoed in the
+  response, bound to every log line, recorded in every audit entry.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -20,6 +23,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from hotline_shared.audit import REQUEST_ID
 from hotline_shared.auth import PRINCIPAL_STATE, TokenVerifier, bearer_token
 from hotline_shared.problems import Problem, problem_response
 
@@ -54,17 +58,23 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         started = False
+        request_id = _request_id(scope)
 
         async def tracked_send(message: Message) -> None:
             nonlocal started
-            started = started or message["type"] == "http.response.start"
+            if message["type"] == "http.response.start":
+                started = True
+                message = {**message, "headers": [*message.get("headers", []),
+                                                  (b"x-request-id", request_id.encode())]}  # fmt: skip
             await send(message)
 
+        token = REQUEST_ID.set(request_id)
         try:
-            receive = await self._admit(scope, receive)
-            await self.app(scope, receive, tracked_send)
+            with structlog.contextvars.bound_contextvars(request_id=request_id):
+                receive = await self._admit(scope, receive)
+                await self.app(scope, receive, tracked_send)
         except _Refused as refused:
-            await refused.response(scope, receive, send)
+            await refused.response(scope, receive, tracked_send)
         except Exception as exc:
             error_id = uuid.uuid4().hex
             log.error("request.failed", error_id=error_id, error=type(exc).__name__,
@@ -72,7 +82,9 @@ class RequestGuard:
             if not started:
                 response = problem_response(500, "Internal error", detail=f"error id {error_id}",
                                             extra={"error_id": error_id})  # fmt: skip
-                await response(scope, receive, send)
+                await response(scope, receive, tracked_send)
+        finally:
+            REQUEST_ID.reset(token)
 
     async def _admit(self, scope: Scope, receive: Receive) -> Receive:
         request = Request(scope)
@@ -100,6 +112,19 @@ class _Refused(Exception):
         errors = [{"field": field, "message": detail or title}] if field else None
         self.response = problem_response(status, title, detail=detail, errors=errors,
                                          headers=headers)  # fmt: skip
+
+
+REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def _request_id(scope: Scope) -> str:
+    """The caller's X-Request-ID when it is a plain token, else a new one."""
+    for name, value in scope.get("headers", []):
+        if name == b"x-request-id":
+            given = str(value.decode("latin-1"))
+            if REQUEST_ID_RE.fullmatch(given):
+                return given
+    return uuid.uuid4().hex
 
 
 def _is_json(request: Request) -> bool:

@@ -131,3 +131,46 @@ async def test_hotline_audit_verify_catches_an_edit_made_directly_in_the_databas
     tampered = verify()
     assert tampered.returncode == 1
     assert "intake: entry 2: content does not match its hash: edited" in tampered.stdout
+
+
+async def test_every_audit_entry_carries_the_request_id_and_the_response_echoes_it(
+    tmp_path: Path,
+) -> None:
+    prefix = unique("t")
+    env = {
+        "HOTLINE_KAFKA_TOPIC_PREFIX": f"{prefix}.",
+        "HOTLINE_MONGODB_DATABASE_PREFIX": f"{prefix}_",
+    }
+    intake = ServiceProcess("intake", env, tmp_path)
+    intake.start()
+    try:
+        await intake.wait_ready()
+        sid = unique("CA")
+        headers = {"Authorization": f"Bearer {token_for('counselor', ['center-01'])}"}
+        contact = contact_id_for("center-01", "twilio", sid)
+        async with httpx.AsyncClient(base_url=intake.url, timeout=10) as client:
+            for form in seq.twilio_answered(sid):
+                assert (await post_twilio(client, form)).status_code == 200
+            given = await client.get(
+                f"/v1/contacts/{contact}", headers={**headers, "X-Request-ID": "req-42"}
+            )
+            minted = await client.get(f"/v1/contacts/{contact}", headers=headers)
+            junk = await client.get(
+                f"/v1/contacts/{contact}", headers={**headers, "X-Request-ID": "a b\x7f"}
+            )
+    finally:
+        intake.stop()
+    assert given.headers["x-request-id"] == "req-42"
+    assert len(minted.headers["x-request-id"]) == 32 and junk.headers["x-request-id"] != "a b\x7f"
+    client = make_client(MongoSettings(database_prefix=f"{prefix}_"))
+    try:
+        db = client[f"{prefix}_hotline_intake"]
+        entries = [e async for e in db["audit"].find({"contact_id": contact}).sort("seq", 1)]
+        assert [e["request_id"] for e in entries] == [
+            "req-42",
+            minted.headers["x-request-id"],
+            junk.headers["x-request-id"],
+        ]
+        assert await verify_chain(db, MASTER, "center-01") == []  # the request id is chained
+    finally:
+        await client.close()
