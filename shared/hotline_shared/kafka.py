@@ -26,6 +26,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from faststream.security import BaseSecurity, SASLScram256, SASLScram512
 from pydantic import ValidationError
 from pymongo.errors import ConnectionFailure, OperationFailure, WTimeoutError
 
@@ -51,6 +52,17 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
+def broker_security(settings: KafkaSettings) -> BaseSecurity | None:
+    """FastStream's form of the connection's TLS and SASL settings."""
+    context = settings.ssl_context()
+    if settings.security_protocol.startswith("SASL"):
+        assert settings.sasl_username is not None and settings.sasl_password is not None
+        scram = SASLScram512 if settings.sasl_mechanism == "SCRAM-SHA-512" else SASLScram256
+        return scram(settings.sasl_username, settings.sasl_password.get_secret_value(),
+                     ssl_context=context, use_ssl=context is not None)  # fmt: skip
+    return BaseSecurity(ssl_context=context, use_ssl=True) if context is not None else None
+
+
 class EventBus:
     """A service's connection to Kafka: publish events, subscribe handlers."""
 
@@ -59,6 +71,7 @@ class EventBus:
         self.client_id = client_id
         self.broker = KafkaBroker(
             settings.bootstrap,
+            security=broker_security(settings),
             client_id=client_id,
             enable_idempotence=True,  # forces acks=all: never lose an acknowledged event
             request_timeout_ms=30_000,
@@ -181,7 +194,7 @@ def _describe(exc: BaseException) -> str:
 
 async def ensure_topics(settings: KafkaSettings, topics: Iterable[str] = ALL_TOPICS) -> None:
     """Create hotline's topics with the configured partitions (already existing is fine)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap)
+    admin = AIOKafkaAdminClient(**settings.client_options())
     await admin.start()
     try:
         existing = set(await admin.list_topics())

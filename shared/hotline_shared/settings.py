@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import base64
+import ssl
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -17,14 +18,58 @@ T = TypeVar("T")
 
 
 class KafkaSettings(BaseSettings):
+    """Kafka connection. In production: SASL_SSL with SCRAM-SHA-512 (each service its own
+    principal; topic ACLs in docs/operations.md); locally and in tests: PLAINTEXT."""
+
     model_config = SettingsConfigDict(env_prefix="HOTLINE_KAFKA_", extra="ignore")
 
     bootstrap: str = "127.0.0.1:9092"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256"] = "SCRAM-SHA-512"
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = Field(default=None, description="CA bundle (default: system)")
+    ssl_certfile: Path | None = Field(default=None, description="client certificate (mTLS)")
+    ssl_keyfile: Path | None = None
     partitions: int = Field(default=6, ge=1)
     replication_factor: int = Field(default=1, ge=1)
     retries: int = Field(default=3, ge=1, description="handler attempts before the DLQ")
     retry_backoff_ms: int = Field(default=200, ge=0)
     topic_prefix: str = Field(default="", description="test isolation: prepended to topics")
+
+    @model_validator(mode="after")
+    def _credentials(self) -> KafkaSettings:
+        if self.security_protocol.startswith("SASL") and not (
+            self.sasl_username and self.sasl_password
+        ):
+            raise ValueError(
+                "HOTLINE_KAFKA_SASL_USERNAME and HOTLINE_KAFKA_SASL_PASSWORD are required with SASL"
+            )
+        return self
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        if not self.security_protocol.endswith("SSL"):
+            return None
+        context = ssl.create_default_context(
+            cafile=str(self.ssl_cafile) if self.ssl_cafile else None
+        )
+        if self.ssl_certfile:
+            context.load_cert_chain(
+                str(self.ssl_certfile), str(self.ssl_keyfile) if self.ssl_keyfile else None
+            )
+        return context
+
+    def client_options(self) -> dict[str, Any]:
+        """What every aiokafka client (producer, consumer, admin) is given besides its role."""
+        options: dict[str, Any] = {"bootstrap_servers": self.bootstrap,
+                                   "security_protocol": self.security_protocol,
+                                   "ssl_context": self.ssl_context()}  # fmt: skip
+        if self.security_protocol.startswith("SASL"):
+            assert self.sasl_password is not None
+            options |= {"sasl_mechanism": self.sasl_mechanism,
+                        "sasl_plain_username": self.sasl_username,
+                        "sasl_plain_password": self.sasl_password.get_secret_value()}  # fmt: skip
+        return options
 
 
 class MongoSettings(BaseSettings):

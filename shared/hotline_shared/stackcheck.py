@@ -14,7 +14,7 @@ from hotline_shared.settings import KafkaSettings, MongoSettings
 
 
 async def _kafka_ready(settings: KafkaSettings) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap, request_timeout_ms=5000)
+    admin = AIOKafkaAdminClient(**settings.client_options(), request_timeout_ms=5000)
     await admin.start()
     try:
         await admin.list_topics()

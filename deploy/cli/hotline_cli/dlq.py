@@ -37,8 +37,8 @@ def _describe(value: bytes) -> tuple[str | None, str | None]:
 async def read(settings: KafkaSettings) -> list[DeadLetter]:
     """Every dead letter on the topic now (reads up to the end offsets taken at the start)."""
     topic = f"{settings.topic_prefix}{DLQ_TOPIC}"
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=settings.bootstrap,
-                                auto_offset_reset="earliest", enable_auto_commit=False)  # fmt: skip
+    consumer = AIOKafkaConsumer(topic, **settings.client_options(), auto_offset_reset="earliest",
+                                enable_auto_commit=False)  # fmt: skip
     await consumer.start()
     letters: list[DeadLetter] = []
     try:
@@ -73,7 +73,7 @@ async def _position(consumer: AIOKafkaConsumer, tp: TopicPartition) -> int:
 
 async def replay(settings: KafkaSettings, letters: list[DeadLetter]) -> int:
     """Publish each letter's original bytes to its original topic (without the DLQ headers)."""
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, enable_idempotence=True)
+    producer = AIOKafkaProducer(**settings.client_options(), enable_idempotence=True)
     await producer.start()
     try:
         for letter in letters:

@@ -33,8 +33,8 @@ class RiskFeed:
         self._partitioner = DefaultPartitioner()
 
     async def start(self) -> None:
-        self._consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap)
-        self._admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.bootstrap)
+        self._consumer = AIOKafkaConsumer(**self.settings.client_options())
+        self._admin = AIOKafkaAdminClient(**self.settings.client_options())
         await self._consumer.start()
         await self._admin.start()
 
