@@ -90,6 +90,11 @@ SAMPLE_DATA: dict[str, dict[str, Any]] = {
         "window_start": T0.isoformat(),
         "window_seconds": 60.0,
     },
+    "hotline.followup.caring-reply-received.v1": {
+        **_FOLLOWUP,
+        "kind": "caring-contact",
+        "received_at": T0.isoformat(),
+    },
     "hotline.followup.scheduled.v1": {
         **_FOLLOWUP,
         "due_at": T0.isoformat(),

@@ -348,6 +348,20 @@ class PhiReadBurst(Envelope):
     data: PhiReadBurstData
 
 
+class FollowupCaringReplyData(FollowupData):
+    """A person answered a caring message with something other than STOP (the text is not
+    carried: a worker reads the contact's record and calls back)."""
+
+    received_at: AwareDatetime
+
+
+class FollowupCaringReply(Envelope):
+    type: Literal["hotline.followup.caring-reply-received.v1"] = (
+        "hotline.followup.caring-reply-received.v1"
+    )
+    data: FollowupCaringReplyData
+
+
 class FollowupScheduled(Envelope):
     type: Literal["hotline.followup.scheduled.v1"] = "hotline.followup.scheduled.v1"
     data: FollowupScheduledData
@@ -390,7 +404,7 @@ EVENT_TYPES: dict[str, type[Envelope]] = {
         ContactAbandoned, ContactFailed, ContactCallbackNumberRecorded, RiskAssessed, RiskEscalated, RiskEmsConfirmed, SessionOpened,
         SessionClosed, SessionDocumentationOverdue, FollowupScheduled, FollowupDue,
         FollowupAttempted, FollowupCompleted, FollowupMissed, FollowupSlaAtRisk,
-        FollowupSlaBreached, PhiReadBurst,
+        FollowupSlaBreached, FollowupCaringReply, PhiReadBurst,
     )
 }  # fmt: skip
 

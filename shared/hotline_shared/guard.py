@@ -71,18 +71,20 @@ class RequestGuard:
         token = REQUEST_ID.set(request_id)
         try:
             with structlog.contextvars.bound_contextvars(request_id=request_id):
-                receive = await self._admit(scope, receive)
-                await self.app(scope, receive, tracked_send)
-        except _Refused as refused:
-            await refused.response(scope, receive, tracked_send)
-        except Exception as exc:
-            error_id = uuid.uuid4().hex
-            log.error("request.failed", error_id=error_id, error=type(exc).__name__,
-                      path=scope.get("path"))  # fmt: skip
-            if not started:
-                response = problem_response(500, "Internal error", detail=f"error id {error_id}",
-                                            extra={"error_id": error_id})  # fmt: skip
-                await response(scope, receive, tracked_send)
+                try:
+                    receive = await self._admit(scope, receive)
+                    await self.app(scope, receive, tracked_send)
+                except _Refused as refused:
+                    await refused.response(scope, receive, tracked_send)
+                except Exception as exc:
+                    error_id = uuid.uuid4().hex
+                    # the type and where, never the message (it may quote the input)
+                    log.error("request.failed", error_id=error_id, path=scope.get("path"),
+                              exc_info=exc)  # fmt: skip
+                    if not started:
+                        response = problem_response(500, "Internal error", detail=f"error id {error_id}",
+                                                    extra={"error_id": error_id})  # fmt: skip
+                        await response(scope, receive, tracked_send)
         finally:
             REQUEST_ID.reset(token)
 

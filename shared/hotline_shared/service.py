@@ -77,9 +77,7 @@ async def _run_periodic(job: Periodic) -> None:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            log.error(
-                "periodic.failed", job=job.name, error=type(exc).__name__, detail=str(exc)[:200]
-            )
+            log.error("periodic.failed", job=job.name, exc_info=exc)  # type and stack, no text
         await asyncio.sleep(job.seconds)  # the job's schedule, not test synchronisation
 
 

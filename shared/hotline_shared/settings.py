@@ -142,6 +142,7 @@ def settings_or_exit(service: str, load: Callable[[], T]) -> T:
         )
         print(f"hotline-{service}: refusing to start: {problems}", file=sys.stderr)
         raise ConfigurationError(2) from exc
-    except ValueError as exc:  # a centers file or policy that does not parse
+    except (ValueError, OSError) as exc:  # a centers file or policy that does not parse,
+        # a certificate file that is not there
         print(f"hotline-{service}: refusing to start: {exc}", file=sys.stderr)
         raise ConfigurationError(2) from exc

@@ -4,16 +4,15 @@ leaks its input: against a running service, and the guard itself on a route that
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
-import structlog
 from fastapi import FastAPI
 from hotline_shared.auth import Role, bearer
 from hotline_shared.guard import JSON_LIMIT, WEBHOOK_LIMIT, RequestGuard
+from hotline_shared.logging import configure_logging
 from hotline_shared.problems import install_problem_handlers
 from hotline_shared.settings import SecuritySettings
 
@@ -116,29 +115,10 @@ def bearer_dependency(verifier: object) -> object:
     return Depends(bearer(verifier, Role.COUNSELOR))  # type: ignore[arg-type]
 
 
-@pytest.fixture
-def captured() -> Iterator[list[str]]:
-    lines: list[str] = []
-    structlog.configure(processors=[structlog.processors.JSONRenderer()],
-                        logger_factory=lambda *a: _Collect(lines))  # fmt: skip
-    yield lines
-    structlog.reset_defaults()
-    logging.getLogger().handlers.clear()
-
-
-class _Collect:
-    def __init__(self, lines: list[str]) -> None:
-        self.lines = lines
-
-    def msg(self, line: str) -> None:
-        self.lines.append(line)
-
-    error = info = warning = msg
-
-
 async def test_an_unexpected_error_is_a_500_problem_with_an_id_and_the_log_has_no_input(
-    captured: list[str],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
+    configure_logging("test")
     transport = httpx.ASGITransport(app=guarded_app())
     async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
         response = await client.post(
@@ -147,7 +127,7 @@ async def test_an_unexpected_error_is_a_500_problem_with_an_id_and_the_log_has_n
     assert is_problem(response, 500)
     error_id = response.json()["error_id"]
     assert error_id in response.json()["detail"]
-    logged = "\n".join(captured)
+    logged = capsys.readouterr().out
     assert error_id in logged and "RuntimeError" in logged
     assert "pills" not in logged and "2345550100" not in logged
     assert "pills" not in response.text and json.loads(response.text)["status"] == 500

@@ -65,8 +65,8 @@ def build_app(runtime: Runtime | None = None, settings: FollowupSettings | None 
             owner=f"followup-{uuid.uuid4().hex[:8]}", lease=timedelta(seconds=settings.lease_seconds),
             keyring=await load_keyring(rt.db, rt.security.master_key_bytes(), rt.centers.ids()),
             hours=hours, claim_ttl=timedelta(minutes=settings.claim_minutes),
-            caring=caring.Caring(db=rt.db, publish=rt.bus.publish, clock=rt.clock,
-                                 centers=rt.centers, messenger=messenger),
+            caring=caring.Caring(db=rt.db, publish=lambda event: followup().deliver(event),
+                                 clock=rt.clock, centers=rt.centers, messenger=messenger),
         )  # fmt: skip
 
     async def on_event(event: Envelope) -> None:

@@ -16,6 +16,8 @@ from hotline_shared.clock import Clock
 from hotline_shared.crypto import caller_token
 from hotline_shared.events import (
     Envelope,
+    FollowupCaringReply,
+    FollowupCaringReplyData,
     FollowupCompleted,
     FollowupCompletedData,
     FollowupData,
@@ -44,12 +46,14 @@ from hotline_followup.domain.caring import (
     begin_send,
     delivery_reported,
     due_message,
+    expire,
     is_stop_reply,
     new_series,
     opt_out,
     send_failed,
     sent,
     skipped,
+    texted,
 )  # fmt: skip
 from hotline_followup.domain.policy import SeriesSpec
 
@@ -111,12 +115,16 @@ async def start_series(c: Caring, spec: SeriesSpec) -> None:
 
 
 async def _stopped_if_opted_out(c: Caring, series: Series) -> Series:
-    if not series.caller_token:
-        return series
-    since = await c.opt_outs.since(series.center_id, series.caller_token)
-    if since is not None and since >= series.created_at:
-        return opt_out(series, by=CALLER_REPLY, now=since)
+    """Stopped when any number of this series said STOP after the series began."""
+    for token in series.tokens:
+        since = await c.opt_outs.since(series.center_id, token)
+        if since is not None and since >= series.created_at:
+            return opt_out(series, by=CALLER_REPLY, now=since)
     return series
+
+
+class _OptedOut(Exception):
+    """The number about to be texted said STOP after the series began."""
 
 
 # ---- change, with the events a change causes -----------------------------------------------
@@ -177,9 +185,9 @@ async def _send_next(c: Caring, series_id: str, now: datetime) -> int:
     doc = await c.series.get(series_id)
     if doc is None:
         return 0
-    series = to_series(doc)
+    series = expire(to_series(doc), now=now)
     message = due_message(series, now)
-    if message is None:  # stopped or not due after all: store the timer it really has
+    if message is None:  # late, stopped or not due after all: store what it really is
         await c.series.save(series, version=doc["version"], events=[], now=now)
         return 0
     claimed = begin_send(series, message.index, now=now, claim=c.messenger.claim)
@@ -189,7 +197,10 @@ async def _send_next(c: Caring, series_id: str, now: datetime) -> int:
         await change_series(c, series_id, functools.partial(opt_out, by=CALLER_REPLY, now=now))
         return 0
     try:
-        channel, provider_id = await _hand_over(c, claimed, message)
+        channel, provider_id, token = await _hand_over(c, claimed, message)
+    except _OptedOut:
+        await change_series(c, series_id, functools.partial(opt_out, by=CALLER_REPLY, now=now))
+        return 0
     except NoDestination as exc:
         await change_series(c, series_id, functools.partial(skipped, index=message.index,
                                                             reason=exc.reason))  # fmt: skip
@@ -200,14 +211,25 @@ async def _send_next(c: Caring, series_id: str, now: datetime) -> int:
             send_failed, index=message.index, now=c.clock.now(), permanent=exc.permanent,
             reason=exc.reason))  # fmt: skip
         return 0
-    await change_series(c, series_id, functools.partial(
-        sent, index=message.index, channel=channel, provider_id=provider_id, now=c.clock.now()))  # fmt: skip
+    except Exception as exc:  # a bug or an answer nobody expected: this try fails, the rest go on
+        log.error("caring.send_crashed", series_id=series_id, index=message.index,
+                  error=type(exc).__name__)  # fmt: skip
+        await change_series(c, series_id, functools.partial(
+            send_failed, index=message.index, now=c.clock.now(), permanent=False,
+            reason=f"unexpected {type(exc).__name__}"))  # fmt: skip
+        return 0
+    done = functools.partial(sent, index=message.index, channel=channel, provider_id=provider_id,
+                             now=c.clock.now())  # fmt: skip
+    await change_series(c, series_id, lambda s: texted(done(s), token) if token else done(s))
     return 1
 
 
-async def _hand_over(c: Caring, series: Series, message: Message) -> tuple[Channel, str]:
-    """Send one message. The destination is released by intake (audited) only when the
-    center has the channel, just before the send; it is never stored here."""
+async def _hand_over(
+    c: Caring, series: Series, message: Message
+) -> tuple[Channel, str, str | None]:
+    """Send one message: its channel, the provider's id for it, and the caller token of the
+    number texted. The destination is released by intake (audited) only when the center has
+    the channel, just before the send; it is never stored here."""
     center = c.centers.get(series.center_id)
     if center is None:
         raise NoDestination("no such center")
@@ -218,11 +240,14 @@ async def _hand_over(c: Caring, series: Series, message: Message) -> tuple[Chann
     body = center.messaging.caring_message if center.messaging else DEFAULT_CARING_MESSAGE
     if series.channel is Channel.EMAIL:
         to = _required(destination.email, "no email on record")
-        return Channel.EMAIL, await mail.send(center, to=to, body=body)
+        return Channel.EMAIL, await mail.send(center, to=to, body=body), None
     to = _required(destination.number, "no number on record")
-    return Channel.SMS, await sms.send(
-        center, to=to, body=body, status_callback=_status_url(c, center)
-    )
+    token = caller_token(center.caller_token_pepper.get_secret_value().encode(), to)
+    since = await c.opt_outs.since(center.id, token)
+    if since is not None and since >= series.created_at:
+        raise _OptedOut
+    sid = await sms.send(center, to=to, body=body, status_callback=_status_url(c, center))
+    return Channel.SMS, sid, token
 
 
 def _required(value: str | None, reason: str) -> str:
@@ -253,18 +278,44 @@ async def delivery_status(c: Caring, center: Center, form: dict[str, str]) -> No
 
 async def inbound_message(c: Caring, center: Center, form: dict[str, str]) -> bool:
     """A reply from a caller. STOP (or Twilio's OptOutType=STOP) opts the caller out of every
-    series; the reply's text and number are not stored. True when it opted out."""
-    if not (is_stop_reply(form.get("Body", "")) or form.get("OptOutType", "").upper() == "STOP"):
-        return False
+    series; any other reply alerts a supervisor (someone reached out). The reply's text and
+    number are not stored. True when it opted out."""
     number = form.get("From", "").strip()
     if not number:
         raise Problem(400, "Missing From", field="From")
     token = caller_token(center.caller_token_pepper.get_secret_value().encode(), number)
     now = c.clock.now()
+    if not (is_stop_reply(form.get("Body", "")) or form.get("OptOutType", "").upper() == "STOP"):
+        await _reply_received(c, center, token, form.get("MessageSid", ""), now)
+        return False
     await c.opt_outs.record(center.id, token, at=now, by=CALLER_REPLY)
     for series_id in await c.series.active_for_caller(center.id, token):
         await change_series(c, series_id, functools.partial(opt_out, by=CALLER_REPLY, now=now))
     return True
+
+
+async def _reply_received(c: Caring, center: Center, token: str, message_sid: str,
+                          now: datetime) -> None:  # fmt: skip
+    """Someone wrote back: a supervisor alert (through the series' outbox), once per reply."""
+    for series_id in await c.series.for_caller(center.id, token):
+
+        async def attempt(series_id: str = series_id) -> bool | None:
+            doc = await c.series.get(series_id)
+            if doc is None:
+                return False
+            series = to_series(doc)
+            data = FollowupCaringReplyData(contact_id=series.contact_id, followup_id=series.id,
+                                           kind=FollowupKind.CARING_CONTACT, received_at=now)  # fmt: skip
+            event = _event(FollowupCaringReply, data, series, now, "reply", message_sid or str(now))
+            return (
+                True
+                if await c.series.save(series, version=doc["version"], events=[event], now=now)
+                else None
+            )
+
+        await retry_on_conflict(attempt, what="caring series")
+        await c.outbox.flush(series_id)
+        return  # the newest series of this person is enough
 
 
 async def stop_series(c: Caring, series_id: str, who: Principal) -> Document:

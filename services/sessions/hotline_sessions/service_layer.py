@@ -281,6 +281,8 @@ async def read_session(s: Sessions, session_id: str, who: Principal) -> Document
 
 async def list_versions(s: Sessions, session_id: str, kind: str, who: Principal) -> list[Document]:
     doc = await session_for(s, session_id, who)
+    await s.phi_reads.check(who, center_id=doc["center_id"], contact_id=doc["contact_id"],
+                            now=s.clock.now())  # fmt: skip
     await audit(s, who, doc, f"{kind}.read-history")
     return [{"version": v["version"], "author": v["author"], "at": v["at"],
              "content": read_version(s, session_id, kind, v)}

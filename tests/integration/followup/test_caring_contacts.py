@@ -45,6 +45,7 @@ PEPPER = b"dev-pepper-center-01-5f2c9a"
 # demo time (an hour is five seconds): the first message ~1 s after the close, the next one
 # a minute later, the last in ten minutes
 CADENCE_DAYS = [0.01, 0.5, 5]
+ALERT_SECRET = "alert-secret-for-caring-tests"
 WORKER = {"Authorization": f"Bearer {token_for('counselor', [CENTER], 'worker-3')}"}
 
 
@@ -83,6 +84,29 @@ class TwilioApi:
         return [r for r in self.requests[1:] if r["form"].get("To") == number]
 
 
+class Receiver:
+    """The center's supervisor alert webhook on loopback."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                receiver.events.append(
+                    json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                )
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                return
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/alerts"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
 class Mailbox:
     """A local SMTP server (aiosmtpd) keeping every message it accepts."""
 
@@ -115,19 +139,28 @@ def mailbox() -> Iterator[Mailbox]:
 
 
 @pytest.fixture
+def supervisor() -> Iterator[Receiver]:
+    receiver = Receiver()
+    yield receiver
+    receiver.server.shutdown()
+
+
+@pytest.fixture
 async def services(
-    stack: Stack, tmp_path: Path, twilio_api: TwilioApi, mailbox: Mailbox
+    stack: Stack, tmp_path: Path, twilio_api: TwilioApi, mailbox: Mailbox, supervisor: Receiver
 ) -> AsyncIterator[tuple[ServiceProcess, ServiceProcess]]:
     path = centers_file(tmp_path, messaging={"twilio_account_sid": ACCOUNT, "sms_from": SMS_FROM,
                                              "email_from": EMAIL_FROM},
-                        policy={"caring_cadence_days": CADENCE_DAYS})  # fmt: skip
+                        policy={"caring_cadence_days": CADENCE_DAYS},
+                        alert_webhook_url=supervisor.url, alert_webhook_secret=ALERT_SECRET)  # fmt: skip
     shared = {"HOTLINE_KAFKA_TOPIC_PREFIX": stack.kafka.topic_prefix,
               "HOTLINE_MONGODB_DATABASE_PREFIX": stack.mongo.database_prefix,
               "HOTLINE_CENTERS_FILE": str(path)}  # fmt: skip
     intake = ServiceProcess("intake", shared, tmp_path)
     followup = stack.replica(**shared, HOTLINE_FOLLOWUP_TWILIO_API_URL=twilio_api.url,
                              HOTLINE_FOLLOWUP_SMTP_PORT=str(mailbox.port),
-                             HOTLINE_FOLLOWUP_CARING_INTERVAL_SECONDS="0.2")  # fmt: skip
+                             HOTLINE_FOLLOWUP_CARING_INTERVAL_SECONDS="0.2",
+                             HOTLINE_FOLLOWUP_ALERT_INTERVAL_SECONDS="0.2")  # fmt: skip
     followup.env["HOTLINE_FOLLOWUP_INTAKE_URL"] = intake.url
     followup.env["HOTLINE_FOLLOWUP_PUBLIC_URL"] = followup.url
     for process in (intake, followup):
@@ -297,3 +330,32 @@ async def test_an_email_series_goes_through_smtp_and_a_worker_can_stop_it(
     assert "person@example.net" not in json.dumps(
         await followup_db["caring_series"].find_one({"_id": series["_id"]}), default=str
     )
+
+
+@pytest.mark.slow
+async def test_a_stop_from_the_number_texted_counts_and_any_other_reply_alerts_a_supervisor(
+    services: tuple[ServiceProcess, ServiceProcess], upstream: EventBus,
+    followup_db: AsyncDatabase[Document], twilio_api: TwilioApi, supervisor: Receiver,
+) -> None:  # fmt: skip
+    intake, followup = services
+    number = "+12345550105"
+    contact_id = await contact_with_number(intake, number)
+    await upstream.publish(closed(contact_id, None))  # the session knew no caller token
+    await wait_until(lambda: twilio_api.messages_to(number), timeout=60, what="the first SMS")
+    reply = await post_signed(followup, f"/v1/messaging/twilio/{CENTER}/inbound",
+                              {"From": number, "Body": "not doing great tbh", "MessageSid": "SMr1"})  # fmt: skip
+    assert reply.status_code == 200
+
+    def reply_alert() -> list[dict[str, Any]]:
+        return [
+            e for e in supervisor.events if e["type"] == "hotline.followup.caring-reply-received.v1"
+        ]
+
+    alerts = await wait_until(reply_alert, timeout=60, what="the reply alert")
+    assert alerts[0]["data"]["contact_id"] == contact_id
+    assert "great" not in json.dumps(alerts[0]) and number[2:] not in json.dumps(alerts[0])
+    stop = await post_signed(followup, f"/v1/messaging/twilio/{CENTER}/inbound",
+                             {"From": number, "Body": "STOP", "MessageSid": "SMr2"})  # fmt: skip
+    assert stop.status_code == 200
+    series = await series_for(followup_db, contact_id)
+    assert series["status"] == "opted-out" and statuses(series)[1:] == ["cancelled", "cancelled"]

@@ -36,4 +36,5 @@ def test_sla_trouble_of_every_task_alerts_including_an_unconfirmed_ems_dispatch(
         "hotline.followup.sla-at-risk.v1",
         "hotline.followup.sla-breached.v1",
         "hotline.followup.missed.v1",
+        "hotline.followup.caring-reply-received.v1",  # someone wrote back to a caring message
     } == ALERTING_TYPES

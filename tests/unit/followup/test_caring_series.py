@@ -17,6 +17,7 @@ from hotline_followup.domain.caring import (
     begin_send,
     delivery_reported,
     due_message,
+    expire,
     is_stop_reply,
     new_series,
     next_fire_at,
@@ -24,6 +25,7 @@ from hotline_followup.domain.caring import (
     send_failed,
     sent,
     skipped,
+    texted,
 )  # fmt: skip
 
 T0 = datetime(2026, 11, 27, 18, 0, tzinfo=UTC)
@@ -180,3 +182,28 @@ def test_the_standard_opt_out_words_stop_in_any_case(word: str) -> None:
 @pytest.mark.parametrize("body", ["", "thanks", "stop calling me maybe", "start", "help", "yes"])
 def test_other_replies_do_not_stop(body: str) -> None:
     assert not is_stop_reply(body)
+
+
+def test_a_message_whose_window_passed_is_failed_not_sent_late_in_a_burst() -> None:
+    s = series(3)
+    after_outage = T0 + DAY * 2 + timedelta(hours=1)  # message 0's window (a day) is gone
+    s = expire(s, now=after_outage)
+    assert (
+        statuses(s) == ["failed", "pending", "pending"] and s.messages[0].reason == "window passed"
+    )
+    first = due_message(s, after_outage)
+    assert first is not None and first.index == 1  # only the one still in its window
+    assert expire(s, now=after_outage) == s  # nothing new
+    done = expire(s, now=T0 + DAY * 10)
+    assert done.status is SeriesStatus.COMPLETED and "sent" not in statuses(done)
+
+
+def test_the_numbers_texted_are_remembered_so_their_stop_counts() -> None:
+    s = series(1)
+    assert s.tokens == {"tok"}
+    s = texted(s, "tok-later-number")
+    assert s.tokens == {"tok", "tok-later-number"} and texted(s, "tok") == s
+    anonymous = new_series(series_id="s2", contact_id="c2", center_id="center-01", session_id="x",
+                           caller_token=None, channel=Channel.SMS, closed_at=T0, offsets=[DAY],
+                           window=DAY, policy_version="v")  # fmt: skip
+    assert anonymous.tokens == frozenset() and texted(anonymous, "t").tokens == {"t"}

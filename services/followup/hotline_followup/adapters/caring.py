@@ -26,7 +26,7 @@ from hotline_followup.domain.caring import (
 COLLECTION = "caring_series"
 INDEXES = (
     IndexModel([("next_fire_at", ASCENDING)]),
-    IndexModel([("center_id", ASCENDING), ("caller_token", ASCENDING)]),
+    IndexModel([("center_id", ASCENDING), ("tokens", ASCENDING)]),
     IndexModel([("messages.provider_id", ASCENDING)]),
     IndexModel([("center_id", ASCENDING), ("created_at", ASCENDING)]),
     Outbox.INDEX,
@@ -42,6 +42,7 @@ def to_series(doc: Document) -> Series:
         window=timedelta(seconds=doc["window_seconds"]), policy_version=doc["policy_version"],
         messages=tuple(_message(m) for m in doc["messages"]), status=SeriesStatus(doc["status"]),
         opted_out_by=doc.get("opted_out_by"), opted_out_at=doc.get("opted_out_at"),
+        texted_tokens=tuple(doc.get("texted_tokens", ())),
     )  # fmt: skip
 
 
@@ -62,6 +63,7 @@ def series_fields(series: Series) -> Document:
         "window_seconds": series.window.total_seconds(), "policy_version": series.policy_version,
         "status": str(series.status), "opted_out_by": series.opted_out_by,
         "opted_out_at": series.opted_out_at, "next_fire_at": next_fire_at(series),
+        "texted_tokens": list(series.texted_tokens), "tokens": sorted(series.tokens),
         "messages": [{
             "index": m.index, "send_at": m.send_at, "status": str(m.status),
             "next_try_at": m.next_try_at, "tries": m.tries,
@@ -97,10 +99,15 @@ class SeriesStore:
 
     async def active_for_caller(self, center_id: str, caller_token: str) -> list[str]:
         cursor = self.collection.find(
-            {"center_id": center_id, "caller_token": caller_token,
+            {"center_id": center_id, "tokens": caller_token,
              "status": str(SeriesStatus.ACTIVE)}, {"_id": 1},
         )  # fmt: skip
         return [doc["_id"] async for doc in cursor]
+
+    async def for_caller(self, center_id: str, caller_token: str) -> list[str]:
+        """A person's series, newest first (whatever their state)."""
+        cursor = self.collection.find({"center_id": center_id, "tokens": caller_token}, {"_id": 1})
+        return [doc["_id"] async for doc in cursor.sort("created_at", -1)]
 
     async def by_provider_id(self, center_id: str, provider_id: str) -> Document | None:
         return await self.collection.find_one(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import smtplib
+import ssl
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -118,7 +119,7 @@ class SmtpMail:
         message = EmailMessage()
         message["From"] = messaging.email_from
         message["To"] = to
-        message["Subject"] = f"Thinking of you — {center.name}"
+        message["Subject"] = "Thinking of you"  # neutral: inbox previews are seen by others
         message_id = make_msgid(domain=messaging.email_from.rpartition("@")[2])
         message["Message-ID"] = message_id
         message.set_content(body)
@@ -134,8 +135,14 @@ class SmtpMail:
         relay = self.relay
         with smtplib.SMTP(relay.host, relay.port, timeout=relay.timeout) as smtp:
             if relay.starttls:
-                smtp.starttls()
+                smtp.starttls(
+                    context=ssl.create_default_context()
+                )  # verified, not Python's default
             if relay.username and relay.password:
+                if not relay.starttls:
+                    raise SendError(
+                        "refusing to log in to the SMTP relay without TLS", permanent=False
+                    )
                 smtp.login(relay.username, relay.password.get_secret_value())
             smtp.send_message(message)
 

@@ -7,13 +7,15 @@ at once).
 - documentation overdue for a contact that ended;
 - a user reading caller data faster than the center allows (a burst of PHI reads);
 - and, as follow-up events, every SLA at-risk, breached and missed, which covers an EMS
-  confirmation not recorded within its window (its task breaches).
+  confirmation not recorded within its window (its task breaches);
+- a reply to a caring message other than STOP (someone reached out: a worker calls back).
 """
 
 from __future__ import annotations
 
 from hotline_shared.events import (
     Envelope,
+    FollowupCaringReply,
     FollowupMissed,
     FollowupSlaAtRisk,
     FollowupSlaBreached,
@@ -26,7 +28,7 @@ from hotline_shared.events import (
 
 ALERTING_TYPES = frozenset(
     cls.model_fields["type"].default
-    for cls in (FollowupSlaAtRisk, FollowupSlaBreached, FollowupMissed)
+    for cls in (FollowupSlaAtRisk, FollowupSlaBreached, FollowupMissed, FollowupCaringReply)
 )
 
 

@@ -81,6 +81,12 @@ class Series:
     status: SeriesStatus = SeriesStatus.ACTIVE
     opted_out_by: str | None = None
     opted_out_at: datetime | None = None
+    texted_tokens: tuple[str, ...] = ()  # caller tokens of the numbers messages went to
+
+    @property
+    def tokens(self) -> frozenset[str]:
+        """Every caller token a STOP for this series may come from."""
+        return frozenset({*self.texted_tokens, *([self.caller_token] if self.caller_token else [])})
 
 
 def channel_for(requested: str | None) -> Channel:
@@ -118,6 +124,25 @@ def due_message(series: Series, now: datetime) -> Message | None:
         if message.status in OPEN and message.next_try_at and message.next_try_at <= now:
             return message
     return None
+
+
+def expire(series: Series, *, now: datetime) -> Series:
+    """Messages whose window passed before they could go (an outage, a stopped service) are
+    failed, not sent late in a burst."""
+    late = [m.index for m in series.messages
+            if m.status is MessageStatus.PENDING and now >= m.send_at + series.window]  # fmt: skip
+    for index in late:
+        series = _change(series, index, status=MessageStatus.FAILED, reason="window passed",
+                         next_try_at=None)  # fmt: skip
+    return _settle(series) if late else series
+
+
+def texted(series: Series, token: str) -> Series:
+    """Remember the caller token of a number a message went to (it may differ from the one
+    the contact came with: a callback number recorded later)."""
+    if token in series.tokens:
+        return series
+    return replace(series, texted_tokens=(*series.texted_tokens, token))
 
 
 def begin_send(series: Series, index: int, *, now: datetime, claim: timedelta) -> Series:
