@@ -90,6 +90,12 @@ SAMPLE_DATA: dict[str, dict[str, Any]] = {
         "window_start": T0.isoformat(),
         "window_seconds": 60.0,
     },
+    "hotline.contact.legal-hold-changed.v1": {
+        "contact_id": CONTACT_ID,
+        "held": True,
+        "changed_by": "supervisor-2",
+        "changed_at": T0.isoformat(),
+    },
     "hotline.followup.caring-reply-received.v1": {
         **_FOLLOWUP,
         "kind": "caring-contact",

@@ -14,6 +14,17 @@ DEFAULT_CARING_MESSAGE = (
 )
 
 
+class Retention(BaseModel):
+    """How long a center keeps records (days). Clinical: contacts, screenings, escalations,
+    sessions and their note versions, follow-ups, caring series. Operational: event-log
+    claims, alert deliveries, rate-limit counters, answered-caller markers."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    clinical_days: int = Field(default=2557, ge=1, description="7 years")
+    operational_days: int = Field(default=90, ge=1)
+
+
 class Messaging(BaseModel):
     """A center's outbound messages: SMS through its Twilio account, email through the SMTP
     relay the follow-up service is configured with."""
@@ -50,6 +61,7 @@ class Center(BaseModel):
     messaging: Messaging | None = Field(
         default=None, description="how caring-contact messages go out (none: not sent)"
     )
+    retention: Retention = Retention()
 
     @model_validator(mode="after")
     def _alerts_are_signed(self) -> Center:

@@ -348,6 +348,20 @@ class PhiReadBurst(Envelope):
     data: PhiReadBurstData
 
 
+class LegalHoldData(Frozen):
+    """A contact's records are (or are no longer) under legal hold: retention keeps them."""
+
+    contact_id: str
+    held: bool
+    changed_by: str
+    changed_at: AwareDatetime
+
+
+class ContactLegalHoldChanged(Envelope):
+    type: Literal["hotline.contact.legal-hold-changed.v1"] = "hotline.contact.legal-hold-changed.v1"
+    data: LegalHoldData
+
+
 class FollowupCaringReplyData(FollowupData):
     """A person answered a caring message with something other than STOP (the text is not
     carried: a worker reads the contact's record and calls back)."""
@@ -404,7 +418,7 @@ EVENT_TYPES: dict[str, type[Envelope]] = {
         ContactAbandoned, ContactFailed, ContactCallbackNumberRecorded, RiskAssessed, RiskEscalated, RiskEmsConfirmed, SessionOpened,
         SessionClosed, SessionDocumentationOverdue, FollowupScheduled, FollowupDue,
         FollowupAttempted, FollowupCompleted, FollowupMissed, FollowupSlaAtRisk,
-        FollowupSlaBreached, FollowupCaringReply, PhiReadBurst,
+        FollowupSlaBreached, FollowupCaringReply, PhiReadBurst, ContactLegalHoldChanged,
     )
 }  # fmt: skip
 

@@ -100,6 +100,9 @@ class SecuritySettings(BaseSettings):
         default=120, ge=1, description="reads of caller data one user may make per window"
     )
     phi_read_window_seconds: float = Field(default=60, gt=0)
+    retention_interval_seconds: float = Field(
+        default=3600, gt=0, description="how often expired records are deleted"
+    )
     master_key: SecretStr = Field(description="base64 of 32 bytes: wraps the per-center data keys")
     centers_file: Path = Field(
         description="the centers file (secrets, policy): a secret store mount"

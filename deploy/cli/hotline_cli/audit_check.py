@@ -6,7 +6,7 @@ from hotline_shared.audit import Break, verify_chain
 from hotline_shared.mongo import database, make_client
 from hotline_shared.settings import MongoSettings, SecuritySettings
 
-AUDITED = ("intake", "sessions")  # the services that keep an audit log
+AUDITED = ("intake", "sessions", "followup")  # the services that keep an audit log
 
 
 async def verify_center(center_id: str) -> dict[str, tuple[int, list[Break]]]:

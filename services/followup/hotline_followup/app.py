@@ -7,6 +7,8 @@ from datetime import timedelta
 
 import httpx
 from fastapi import FastAPI
+from hotline_shared import audit
+from hotline_shared.audit import AuditLog
 from hotline_shared.events import (
     CONTACTS_TOPIC,
     RISK_TOPIC,
@@ -16,6 +18,7 @@ from hotline_shared.events import (
 )
 from hotline_shared.keystore import load_keyring
 from hotline_shared.mongo import ensure_indexes
+from hotline_shared.retention import LegalHolds, run_retention
 from hotline_shared.service import Periodic, Runtime, create_app, create_runtime
 
 from hotline_followup import caring
@@ -49,7 +52,9 @@ def build_app(runtime: Runtime | None = None, settings: FollowupSettings | None 
     async def startup(rt: Runtime) -> None:
         await ensure_indexes(rt.db, {tasks.COLLECTION: tasks.INDEXES,
                                      alerts.COLLECTION: alerts.INDEXES,
-                                     series.COLLECTION: series.INDEXES})  # fmt: skip
+                                     series.COLLECTION: series.INDEXES,
+                                     LegalHolds.COLLECTION: LegalHolds.INDEXES,
+                                     "audit": audit.INDEXES})  # fmt: skip
         messenger = caring.Messenger(
             sms=TwilioMessages(http, settings.twilio_api_url),
             mail=SmtpMail(SmtpRelay(host=settings.smtp_host, port=settings.smtp_port,
@@ -67,6 +72,7 @@ def build_app(runtime: Runtime | None = None, settings: FollowupSettings | None 
             hours=hours, claim_ttl=timedelta(minutes=settings.claim_minutes),
             caring=caring.Caring(db=rt.db, publish=lambda event: followup().deliver(event),
                                  clock=rt.clock, centers=rt.centers, messenger=messenger),
+            audit=AuditLog(rt.db, rt.security.master_key_bytes()),
         )  # fmt: skip
 
     async def on_event(event: Envelope) -> None:
@@ -77,6 +83,10 @@ def build_app(runtime: Runtime | None = None, settings: FollowupSettings | None 
 
     async def send_alerts() -> None:
         await followup().alerts.send_due(http, now=followup().clock.now())
+
+    async def retention() -> None:
+        await run_retention(runtime.db, svc.RETENTION_RULES, runtime.centers, followup().audit,
+                            now=runtime.clock.now(), service="followup")  # fmt: skip
 
     return create_app(
         runtime,
@@ -100,5 +110,6 @@ def build_app(runtime: Runtime | None = None, settings: FollowupSettings | None 
                 lambda: caring.send_due(followup().caring),
             ),
             Periodic("alerts", settings.alert_interval_seconds, send_alerts),
+            Periodic("retention", runtime.security.retention_interval_seconds, retention),
         ],
     )

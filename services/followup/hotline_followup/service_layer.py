@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from hotline_shared.audit import AuditLog
 from hotline_shared.auth import Principal, Role
 from hotline_shared.clock import Clock
 from hotline_shared.crypto import KeyRing
@@ -18,6 +19,7 @@ from hotline_shared.events import (
     AttemptOutcome,
     ContactAnswered,
     ContactCallbackNumberRecorded,
+    ContactLegalHoldChanged,
     Envelope,
     FollowupAttempted,
     FollowupAttemptedData,
@@ -38,6 +40,7 @@ from hotline_shared.events import (
 from hotline_shared.kafka import EventBus
 from hotline_shared.mongo import Document, Outbox, retry_on_conflict
 from hotline_shared.problems import Problem
+from hotline_shared.retention import LegalHolds, Rule
 from pymongo.asynchronous.database import AsyncDatabase
 
 from hotline_followup import caring
@@ -67,6 +70,16 @@ from hotline_followup.domain.task import (
 
 SOURCE = "hotline/followup"
 
+# What retention deletes here, and when (hotline_shared.retention; the center's periods).
+RETENTION_RULES = (
+    Rule("tasks", "created_at", "clinical"),
+    Rule("caring_series", "created_at", "clinical"),
+    Rule("alerts", "next_try_at", "operational", contact_field=None),
+    Rule(
+        "answered_callers", "last_answered_at", "operational", contact_field=None, center_field=None
+    ),
+)
+
 
 @dataclass
 class Followup:
@@ -81,6 +94,7 @@ class Followup:
     keyring: KeyRing
     hours: dict[str, CallingHours]
     caring: caring.Caring
+    audit: AuditLog
     claim_ttl: timedelta = timedelta(minutes=15)
 
     @property
@@ -133,6 +147,9 @@ async def on_event(f: Followup, event: Envelope) -> None:
         await complete_ems(f, decided.complete_ems_for)
     if decided.number_for and isinstance(event, ContactCallbackNumberRecorded):
         await number_arrived(f, event, policy)
+    if isinstance(event, ContactLegalHoldChanged):
+        await LegalHolds(f.db).change(contact_id=event.data.contact_id, center_id=event.centerid,
+                                      held=event.data.held, at=event.data.changed_at)  # fmt: skip
 
 
 async def number_arrived(f: Followup, event: ContactCallbackNumberRecorded, policy: Policy) -> None:

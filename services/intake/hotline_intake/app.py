@@ -9,8 +9,10 @@ from hotline_shared.audit import AuditLog
 from hotline_shared.keystore import load_keyring
 from hotline_shared.mongo import EventLog, ensure_indexes
 from hotline_shared.ratelimit import PhiReadLimit
+from hotline_shared.retention import LegalHolds, run_retention
 from hotline_shared.service import Periodic, Runtime, create_app, create_runtime
 
+from hotline_intake import service_layer as svc
 from hotline_intake.adapters import contacts, records
 from hotline_intake.entrypoints import contacts as contact_routes
 from hotline_intake.entrypoints import webhooks
@@ -28,7 +30,8 @@ def build_app(runtime: Runtime | None = None, settings: IntakeSettings | None = 
 
     async def startup(rt: Runtime) -> None:
         await ensure_indexes(rt.db, {contacts.COLLECTION: contacts.INDEXES, **records.INDEXES,
-                                     EventLog.CLAIMS: EventLog.INDEXES})  # fmt: skip
+                                     EventLog.CLAIMS: EventLog.INDEXES,
+                                     LegalHolds.COLLECTION: LegalHolds.INDEXES})  # fmt: skip
         keyring = await load_keyring(rt.db, rt.security.master_key_bytes(), rt.centers.ids())
         holder["intake"] = Intake(
             db=rt.db, bus=rt.bus, centers=rt.centers, keyring=keyring, clock=rt.clock,
@@ -45,6 +48,10 @@ def build_app(runtime: Runtime | None = None, settings: IntakeSettings | None = 
             await intake().outbox(name).relay()
         await EventLog(runtime.db, runtime.bus.publish).relay()
 
+    async def retention() -> None:
+        await run_retention(runtime.db, svc.RETENTION_RULES, runtime.centers, intake().audit,
+                            now=runtime.clock.now(), service="intake")  # fmt: skip
+
     return create_app(
         runtime,
         title="hotline intake",
@@ -56,5 +63,6 @@ def build_app(runtime: Runtime | None = None, settings: IntakeSettings | None = 
         periodic=[
             Periodic("outbox-relay", 5.0, relay),
             Periodic("settle-contacts", 5.0, lambda: settle_due(intake())),
+            Periodic("retention", runtime.security.retention_interval_seconds, retention),
         ],
     )

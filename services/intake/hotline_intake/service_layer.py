@@ -23,6 +23,7 @@ from hotline_shared.events import (
     ContactEndedData,
     ContactFailed,
     ContactFailedData,
+    ContactLegalHoldChanged,
     ContactQueued,
     ContactQueuedData,
     ContactStarted,
@@ -30,6 +31,7 @@ from hotline_shared.events import (
     ContactTransferredData,
     Envelope,
     EscalationReason,
+    LegalHoldData,
     RiskAssessed,
     RiskAssessedData,
     RiskEmsConfirmed,
@@ -42,9 +44,10 @@ from hotline_shared.events import (
 )  # fmt: skip
 from hotline_shared.ids import contact_id_for, derive_id
 from hotline_shared.kafka import EventBus
-from hotline_shared.mongo import Document, Outbox, retry_on_conflict
+from hotline_shared.mongo import Document, EventLog, Outbox, retry_on_conflict
 from hotline_shared.problems import Problem
 from hotline_shared.ratelimit import PhiReadLimit
+from hotline_shared.retention import LegalHolds, Rule
 from pymongo.asynchronous.database import AsyncDatabase
 
 from hotline_intake.adapters.contacts import Caller, ContactStore, StoredContact
@@ -522,6 +525,34 @@ async def record_callback_number(
     )  # fmt: skip
     await retry_on_conflict(attempt, what="contact")
     await intake.outbox("contacts").flush(contact_id)
+
+
+# ---- legal hold and retention ----------------------------------------------------------------
+
+# What retention deletes here, and when (hotline_shared.retention; the center's periods).
+RETENTION_RULES = (
+    Rule("contacts", "created_at", "clinical", contact_field="_id"),
+    Rule("screenings", "created_at", "clinical"),
+    Rule("escalations", "created_at", "clinical"),
+    Rule(EventLog.CLAIMS, "at", "operational", contact_field=None, center_field=None),
+    Rule("phi_read_counts", "window_start", "operational", contact_field=None, center_field=None),
+)
+
+
+async def set_legal_hold(intake: Intake, *, contact: StoredContact, held: bool, reason: str,
+                         actor: str, role: str) -> None:  # fmt: skip
+    """Put a contact's records under legal hold (retention keeps them everywhere) or lift
+    it: audited, recorded here, and announced to the other services."""
+    now = intake.clock.now()
+    contact_id = contact.state.contact_id
+    await intake.audit.record(center_id=contact.center_id, action="legal-hold.set" if held else "legal-hold.lift",
+                              actor=actor, role=role, reason=reason, at=now, contact_id=contact_id)  # fmt: skip
+    await LegalHolds(intake.db).change(contact_id=contact_id, center_id=contact.center_id,
+                                       held=held, at=now)  # fmt: skip
+    data = LegalHoldData(contact_id=contact_id, held=held, changed_by=actor, changed_at=now)
+    await EventLog(intake.db, intake.bus.publish).emit(new_event(
+        ContactLegalHoldChanged, data=data, center_id=contact.center_id, source=SOURCE, time=now,
+        cause=(contact_id, "legal-hold", now.isoformat())))  # fmt: skip
 
 
 # ---- KPIs ----------------------------------------------------------------------------------

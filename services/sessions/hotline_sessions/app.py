@@ -10,6 +10,7 @@ from hotline_shared.events import CONTACTS_TOPIC, RISK_TOPIC, Envelope
 from hotline_shared.keystore import load_keyring
 from hotline_shared.mongo import EventLog, ensure_indexes
 from hotline_shared.ratelimit import PhiReadLimit
+from hotline_shared.retention import LegalHolds, run_retention
 from hotline_shared.service import Periodic, Runtime, create_app, create_runtime
 
 from hotline_sessions import service_layer as svc
@@ -30,7 +31,8 @@ def build_app(runtime: Runtime | None = None, settings: SessionsSettings | None 
         return holder["sessions"]
 
     async def startup(rt: Runtime) -> None:
-        await ensure_indexes(rt.db, {**INDEXES, EventLog.CLAIMS: EventLog.INDEXES})
+        await ensure_indexes(rt.db, {**INDEXES, EventLog.CLAIMS: EventLog.INDEXES,
+                                     LegalHolds.COLLECTION: LegalHolds.INDEXES})  # fmt: skip
         master = rt.security.master_key_bytes()
         feed = RiskFeed(rt.kafka, topic=RISK_TOPIC, group_id=RISK_GROUP)
         await feed.start()
@@ -62,6 +64,10 @@ def build_app(runtime: Runtime | None = None, settings: SessionsSettings | None 
         await sessions().events.relay()
         await svc.mend_closed(sessions())
 
+    async def retention() -> None:
+        await run_retention(runtime.db, svc.RETENTION_RULES, runtime.centers, sessions().audit_log,
+                            now=runtime.clock.now(), service="sessions")  # fmt: skip
+
     return create_app(
         runtime,
         title="hotline sessions",
@@ -70,6 +76,7 @@ def build_app(runtime: Runtime | None = None, settings: SessionsSettings | None 
         shutdown=shutdown,
         periodic=[
             Periodic("outbox-relay", 5.0, relay),
+            Periodic("retention", runtime.security.retention_interval_seconds, retention),
             Periodic(
                 "documentation-overdue",
                 settings.overdue_check_seconds,

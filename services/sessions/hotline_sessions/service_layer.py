@@ -16,6 +16,7 @@ from hotline_shared.crypto import KeyRing
 from hotline_shared.events import (
     ContactAnswered,
     ContactEnded,
+    ContactLegalHoldChanged,
     DocumentationOverdueData,
     Envelope,
     RiskAssessed,
@@ -34,6 +35,7 @@ from hotline_shared.kafka import EventBus
 from hotline_shared.mongo import Document, EventLog, Outbox, retry_on_conflict
 from hotline_shared.problems import Problem
 from hotline_shared.ratelimit import PhiReadLimit
+from hotline_shared.retention import LegalHolds, Rule
 from pydantic import BaseModel
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -111,6 +113,9 @@ async def on_contact_event(s: Sessions, event: Envelope) -> None:
         await open_session(s, event)
     elif isinstance(event, ContactEnded):
         await track_ended(s, event)
+    elif isinstance(event, ContactLegalHoldChanged):
+        await LegalHolds(s.db).change(contact_id=event.data.contact_id, center_id=event.centerid,
+                                      held=event.data.held, at=event.data.changed_at)  # fmt: skip
 
 
 async def on_risk_event(s: Sessions, event: Envelope) -> None:
@@ -206,6 +211,15 @@ async def session_for(s: Sessions, session_id: str, who: Principal) -> Document:
         raise unknown_session()
     who.require_center(doc["center_id"], unknown_session)
     return doc
+
+
+# What retention deletes here, and when (hotline_shared.retention; the center's periods).
+RETENTION_RULES = (
+    Rule("sessions", "opened_at", "clinical", children=(("versions", "session_id"),)),
+    Rule("contacts", "ended_at", "clinical", contact_field="_id"),
+    Rule(EventLog.CLAIMS, "at", "operational", contact_field=None, center_field=None),
+    Rule("phi_read_counts", "window_start", "operational", contact_field=None, center_field=None),
+)
 
 
 def unknown_session() -> Problem:

@@ -35,7 +35,8 @@ class RecordStore:
     async def insert(self, doc: Document, event: Envelope | None, *, now: datetime) -> Document:
         """Insert a record with its event in the outbox; an existing record (same id) wins."""
         events = [event] if event is not None else []
-        if await insert_new(self.collection, {**doc, "version": 1, **Outbox.fields(events, now)}):
+        if await insert_new(self.collection, {**doc, "version": 1, "created_at": now,
+                                              **Outbox.fields(events, now)}):  # fmt: skip
             return doc
         existing = await self.get(doc["_id"])
         assert existing is not None

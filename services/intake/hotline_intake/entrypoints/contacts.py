@@ -75,6 +75,13 @@ class EmailAddress(BaseModel):
     email: str = Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
+class LegalHold(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    held: StrictBool
+    reason: str = Field(min_length=3, max_length=500, description="the matter (case number)")
+
+
 class EscalationAction(StrEnum):
     EMS_DISPATCHED = "ems-dispatched"
     POLICE_WELFARE_CHECK = "police-welfare-check"
@@ -225,6 +232,13 @@ def build_router(get_intake: Callable[[], Intake], verifier: TokenVerifier) -> A
         contact = await contact_for(contact_id, who)
         await svc.record_email(get_intake(), contact=contact, email=body.email, actor=who.sub,
                                role=str(who.role))  # fmt: skip
+
+    @router.put("/contacts/{contact_id}/legal-hold", status_code=204)
+    async def legal_hold(contact_id: str, body: LegalHold, who: Supervisor) -> None:
+        """Keep (or stop keeping) this contact's records past retention, in every service."""
+        contact = await contact_for(contact_id, who)
+        await svc.set_legal_hold(get_intake(), contact=contact, held=body.held, reason=body.reason,
+                                 actor=who.sub, role=str(who.role))  # fmt: skip
 
     @router.get("/kpis/operations")
     async def kpis(
