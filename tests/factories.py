@@ -90,6 +90,14 @@ SAMPLE_DATA: dict[str, dict[str, Any]] = {
         "window_start": T0.isoformat(),
         "window_seconds": 60.0,
     },
+    "hotline.security.break-glass.v1": {
+        "contact_id": CONTACT_ID,
+        "user": "counselor-9",
+        "service": "sessions",
+        "resource": "session",
+        "resource_id": "sess-1",
+        "at": T0.isoformat(),
+    },
     "hotline.contact.legal-hold-changed.v1": {
         "contact_id": CONTACT_ID,
         "held": True,

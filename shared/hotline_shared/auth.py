@@ -18,6 +18,7 @@ from hotline_shared.problems import Problem
 from hotline_shared.settings import SecuritySettings
 
 AUDIENCE = "hotline"
+BREAK_GLASS_HEADER = "X-Break-Glass-Reason"
 
 
 class Role(StrEnum):
@@ -33,6 +34,14 @@ class Principal(BaseModel):
     sub: str = Field(min_length=1)
     role: Role
     centers: tuple[str, ...] = ()
+    agent_ids: tuple[str, ...] = Field(
+        default=(),
+        description="the user's ids at the telephony providers (TaskRouter worker, "
+        "Connect agent, PBX extension): contacts they answered are theirs",
+    )
+    break_glass: str | None = Field(
+        default=None, description="a reason to open another counselor's work (request header)"
+    )
 
     def can_access(self, center_id: str) -> bool:
         return self.role in (Role.ADMIN, Role.SERVICE) or center_id in self.centers
@@ -79,6 +88,7 @@ class TokenVerifier:
             claims = jwt.decode(token, key, algorithms=[algorithm], audience=AUDIENCE,
                                 issuer=self._issuer, leeway=self._leeway,
                                 options={"require": required})  # fmt: skip
+            claims.pop("break_glass", None)  # a request's reason, never a token's claim
             return Principal.model_validate(claims, strict=False, from_attributes=False)
         except (jwt.PyJWTError, ValidationError) as exc:
             raise Problem(
@@ -151,6 +161,7 @@ def mint_token(
     centers: list[str],
     now: datetime | None = None,
     ttl: timedelta = timedelta(hours=8),
+    agent_ids: list[str] | None = None,
 ) -> str:
     """A development token (HS256). Production tokens come from the identity provider."""
     issued = now or datetime.now(UTC)
@@ -162,6 +173,8 @@ def mint_token(
         "iat": int(issued.timestamp()),
         "exp": int((issued + ttl).timestamp()),
     }
+    if agent_ids:
+        claims["agent_ids"] = agent_ids
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
@@ -198,6 +211,13 @@ def bearer(
             principal = await verifier.verify(token)
         if principal.role not in allowed:
             raise Problem(403, "Forbidden", detail=f"role {principal.role} may not do this")
+        reason = request.headers.get(BREAK_GLASS_HEADER)
+        if reason is not None:
+            reason = reason.strip()
+            if not 3 <= len(reason) <= 500:
+                raise Problem(422, "Invalid break-glass reason", field=BREAK_GLASS_HEADER,
+                              detail="3 to 500 characters: why you open another counselor's work")  # fmt: skip
+            principal = principal.model_copy(update={"break_glass": reason})
         return principal
 
     return dependency

@@ -343,6 +343,23 @@ class PhiReadBurstData(Frozen):
     window_seconds: float = Field(gt=0)
 
 
+class BreakGlassData(Frozen):
+    """A counselor opened another counselor's contact or session with a reason (the reason
+    is in the audit log, not here)."""
+
+    contact_id: str
+    user: str
+    service: str
+    resource: str
+    resource_id: str
+    at: AwareDatetime
+
+
+class BreakGlass(Envelope):
+    type: Literal["hotline.security.break-glass.v1"] = "hotline.security.break-glass.v1"
+    data: BreakGlassData
+
+
 class PhiReadBurst(Envelope):
     type: Literal["hotline.security.phi-read-burst.v1"] = "hotline.security.phi-read-burst.v1"
     data: PhiReadBurstData
@@ -419,6 +436,7 @@ EVENT_TYPES: dict[str, type[Envelope]] = {
         SessionClosed, SessionDocumentationOverdue, FollowupScheduled, FollowupDue,
         FollowupAttempted, FollowupCompleted, FollowupMissed, FollowupSlaAtRisk,
         FollowupSlaBreached, FollowupCaringReply, PhiReadBurst, ContactLegalHoldChanged,
+        BreakGlass,
     )
 }  # fmt: skip
 

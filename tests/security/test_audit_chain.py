@@ -121,7 +121,7 @@ async def test_hotline_audit_verify_catches_an_edit_made_directly_in_the_databas
 
     intact = verify()
     assert intact.returncode == 0, intact.stdout + intact.stderr
-    assert "intake: 3 entries, chain intact" in intact.stdout
+    assert "intake: 4 entries, chain intact" in intact.stdout  # the take and three releases
     client = make_client(MongoSettings(database_prefix=f"{prefix}_"))
     try:
         audit = client[f"{prefix}_hotline_intake"]["audit"]
@@ -166,7 +166,8 @@ async def test_every_audit_entry_carries_the_request_id_and_the_response_echoes_
     try:
         db = client[f"{prefix}_hotline_intake"]
         entries = [e async for e in db["audit"].find({"contact_id": contact}).sort("seq", 1)]
-        assert [e["request_id"] for e in entries] == [
+        assert [e["request_id"] for e in entries] == [  # the take, then three reads
+            "req-42",
             "req-42",
             minted.headers["x-request-id"],
             junk.headers["x-request-id"],

@@ -70,4 +70,7 @@ async def test_screening_answers_and_override_reasons_are_encrypted_at_rest(
         raw = json.dumps(doc, default=str)
         assert not re.search(r'"q6?\d?a?": (true|false)', raw)  # no answer stored in the clear
         assert "bridge" not in raw
-    assert [(a["action"], a["actor"]) for a in audit] == [("contact.read", "counselor-5")]
+    assert [(a["action"], a["actor"]) for a in audit] == [
+        ("contact.take", "counselor-5"),
+        ("contact.read", "counselor-5"),
+    ]

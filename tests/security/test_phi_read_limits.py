@@ -78,8 +78,8 @@ async def test_phi_reads_over_the_limit_are_429_across_replicas_and_alert_once(
         reader = {
             "Authorization": f"Bearer {token_for('counselor', ['center-01'], unique('reader-'))}"
         }
-        other = {
-            "Authorization": f"Bearer {token_for('counselor', ['center-01'], unique('other-'))}"
+        other = {  # a supervisor: not limited by assignment, limited by the same count
+            "Authorization": f"Bearer {token_for('supervisor', ['center-01'], unique('other-'))}"
         }
         sid = unique("CA")
         async with httpx.AsyncClient(base_url=first.url, timeout=10) as client:

@@ -55,6 +55,8 @@ TABLE: dict[str, dict[str, Route]] = {
         "GET /v1/contacts/{contact_id}/caller": Route(CLINICIAN, query={"reason": "callback"}),
         "PUT /v1/contacts/{contact_id}/callback-number": Route(CLINICIAN, {"number": "+12345550199"}),
         "PUT /v1/contacts/{contact_id}/email": Route(CLINICIAN, {"email": "person@example.net"}),
+        "PUT /v1/contacts/{contact_id}/legal-hold": Route(
+            SUPERVISOR, {"held": False, "reason": "matrix check"}),
         "GET /v1/kpis/operations": Route(SUPERVISOR, query={
             "center_id": "center-01", "since": "2026-01-01T00:00:00Z", "until": LATER}),
     },

@@ -35,6 +35,9 @@ ANSWERS = {
 }
 
 
+# The provider-side ids the simulated floor answers with (TaskRouter worker, Connect agent):
+# a counselor's token lists theirs, so contacts they answered are theirs.
+SIMULATED_AGENT_IDS = ("WKsim", "counselor-sim", "arn:sim:agent/1")
 RETRIES = 15  # like a provider's webhook retries: a minute or two of patience
 
 
@@ -117,7 +120,8 @@ class Simulation:
         """The counselor who takes this contact: one per contact, as on a real floor (each
         user's reads of caller data are rate-limited)."""
         token = mint_token(self._secret_key, sub=f"sim-counselor-{contact_id[:8]}",
-                           role="counselor", centers=[self.center.id])  # fmt: skip
+                           role="counselor", centers=[self.center.id],
+                           agent_ids=list(SIMULATED_AGENT_IDS))  # fmt: skip
         return {"Authorization": f"Bearer {token}"}
 
     async def run(self, contacts: int, rate: float, *, worker_seconds: float = 0) -> Truth:

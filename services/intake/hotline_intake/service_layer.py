@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from hotline_shared.assignment import Access, access, break_glass, not_assigned
 from hotline_shared.audit import AuditLog
+from hotline_shared.auth import Principal
 from hotline_shared.centers import Center, Centers
 from hotline_shared.clock import Clock
 from hotline_shared.crypto import KeyRing, caller_token
@@ -223,6 +225,34 @@ async def contact_or_404(intake: Intake, contact_id: str) -> StoredContact:
     if stored is None:
         raise unknown_contact()
     return stored
+
+
+async def contact_for(intake: Intake, contact_id: str, who: Principal) -> StoredContact:
+    """The contact, if `who` may work on it: one they answered (any leg, by user or agent id)
+    or took (nobody answered it by name), or with a supervisor's role, or breaking the glass
+    with a reason (audited; a supervisor is alerted)."""
+
+    async def attempt() -> StoredContact | None:
+        contact = await contact_or_404(intake, contact_id)
+        who.require_center(contact.center_id, unknown_contact)
+        decision = access(who, owners=contact.state.counselors,
+                          assigned=contact.doc.get("assigned_to", []))  # fmt: skip
+        if decision is Access.REFUSED:
+            raise not_assigned("contact_id")
+        if decision is Access.TAKE:
+            if not await intake.contacts.take(contact, who.sub):
+                return None  # changed meanwhile (maybe taken): decide again
+            await intake.audit.record(center_id=contact.center_id, action="contact.take",
+                                      actor=who.sub, role=str(who.role), reason="answering",
+                                      at=intake.clock.now(), contact_id=contact_id)  # fmt: skip
+            return await contact_or_404(intake, contact_id)
+        if decision is Access.BREAK_GLASS:
+            await break_glass(intake.audit, EventLog(intake.db, intake.bus.publish), who,
+                              center_id=contact.center_id, contact_id=contact_id, resource="contact",
+                              resource_id=contact_id, service="intake", now=intake.clock.now())  # fmt: skip
+        return contact
+
+    return await retry_on_conflict(attempt, what="contact")
 
 
 def unknown_contact() -> Problem:

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from hotline_shared.assignment import Access, access, break_glass, not_assigned
 from hotline_shared.audit import AuditLog
 from hotline_shared.auth import Principal, Role
 from hotline_shared.clock import Clock
@@ -205,12 +206,40 @@ async def fire_overdue(s: Sessions) -> int:
 # ---- documentation -------------------------------------------------------------------------
 
 
+def _access(who: Principal, doc: Document) -> Access:
+    owners = [doc["counselor_id"]] if doc.get("counselor_id") else []
+    return access(who, owners=owners, assigned=doc.get("assigned_to", []))
+
+
+def may_work_on(who: Principal, doc: Document) -> bool:
+    """Whether a listing shows `who` this session (another counselor's is left out)."""
+    return who.can_access(doc["center_id"]) and _access(who, doc) is not Access.REFUSED
+
+
 async def session_for(s: Sessions, session_id: str, who: Principal) -> Document:
-    doc = await s.store.get(session_id)
-    if doc is None:
-        raise unknown_session()
-    who.require_center(doc["center_id"], unknown_session)
-    return doc
+    """The session, if `who` may work on it: their own leg (or one they take, when nobody
+    answered it by name), or with a supervisor's role, or breaking the glass with a reason."""
+
+    async def attempt() -> Document | None:
+        doc = await s.store.get(session_id)
+        if doc is None:
+            raise unknown_session()
+        who.require_center(doc["center_id"], unknown_session)
+        decision = _access(who, doc)
+        if decision is Access.REFUSED:
+            raise not_assigned("session_id")
+        if decision is Access.TAKE:
+            if not await s.store.take(doc, who.sub):
+                return None  # someone else wrote (maybe took it) meanwhile: decide again
+            await audit(s, who, doc, "session.take")
+            return await s.store.get(session_id)
+        if decision is Access.BREAK_GLASS:
+            await break_glass(s.audit_log, s.events, who, center_id=doc["center_id"],
+                              contact_id=doc["contact_id"], resource="session", resource_id=session_id,
+                              service="sessions", now=s.clock.now())  # fmt: skip
+        return doc
+
+    return await retry_on_conflict(attempt, what="session")
 
 
 # What retention deletes here, and when (hotline_shared.retention; the center's periods).

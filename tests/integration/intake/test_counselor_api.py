@@ -156,7 +156,8 @@ async def test_caller_number_is_released_only_to_the_center_and_every_release_is
     finally:
         await mongo.close()
     assert [(a["actor"], a["reason"], a["action"]) for a in audit] == [
-        ("counselor-7", "callback", "caller-number.read")
+        ("counselor-7", "answering", "contact.take"),  # nobody answered it by name: now theirs
+        ("counselor-7", "callback", "caller-number.read"),
     ]
     assert raw is not None and "2349013030" not in json.dumps(raw, default=str)
 

@@ -47,7 +47,7 @@ def contact_data(contact_id: str, **extra: Any) -> dict[str, Any]:
 
 
 async def answer(bus: EventBus, contact_id: str, times: int = 1) -> None:
-    event = new_event(ContactAnswered, data=ContactAnsweredData(**contact_data(contact_id), counselor_id="c7"),
+    event = new_event(ContactAnswered, data=ContactAnsweredData(**contact_data(contact_id), counselor_id="counselor-7"),
                       center_id=CENTER, source="hotline/intake", time=datetime.now(UTC), cause=(contact_id,))  # fmt: skip
     for _ in range(times):
         await bus.publish(event)

@@ -12,6 +12,7 @@ NOW = {
     "hotline.risk.escalated.v1",
     "hotline.session.documentation-overdue.v1",
     "hotline.security.phi-read-burst.v1",  # a user reading caller data in a burst
+    "hotline.security.break-glass.v1",  # a counselor opening another's work
 }
 
 

@@ -187,3 +187,28 @@ def test_connect_keys_match_case_insensitively_and_unknown_fields_are_ignored() 
     assert o is not None
     assert o.times[M.ANSWERED] == seq.at(20) and o.times[M.ENDED] == seq.at(800)
     assert o.counselor_id == "arn:agent/7"
+
+
+def test_every_counselor_who_answered_a_leg_is_kept_for_access() -> None:
+    from hotline_intake.domain.contact import Observation, new_contact, observe
+    from hotline_shared.events import Provider
+
+    t0 = seq.at(1000)
+
+    def answered(key: str, counselor: str | None, seconds: int) -> Observation:
+        return Observation(provider=Provider.ASTERISK, provider_contact_id="call-1", key=key,
+                           occurred_at=t0 + timedelta(seconds=seconds),
+                           times={Milestone.ANSWERED: t0 + timedelta(seconds=seconds)},
+                           counselor_id=counselor)  # fmt: skip
+
+    first = answered("a", "ext-201", 10)
+    state = new_contact("c-1", first)
+    for obs in (
+        first,
+        answered("b", "ext-305", 300),
+        answered("c", None, 400),
+        answered("d", "ext-201", 500),
+    ):
+        state, _ = observe(state, obs, now=t0 + timedelta(seconds=600))
+    assert state.counselors == ("ext-201", "ext-305")  # the first, and the one transferred to
+    assert state.counselor_id == "ext-201"

@@ -6,6 +6,7 @@ at once).
 - an escalation (active rescue started or considered);
 - documentation overdue for a contact that ended;
 - a user reading caller data faster than the center allows (a burst of PHI reads);
+- a counselor breaking the glass on another counselor's contact or session;
 - and, as follow-up events, every SLA at-risk, breached and missed, which covers an EMS
   confirmation not recorded within its window (its task breaches);
 - a reply to a caring message other than STOP (someone reached out: a worker calls back).
@@ -14,6 +15,7 @@ at once).
 from __future__ import annotations
 
 from hotline_shared.events import (
+    BreakGlass,
     Envelope,
     FollowupCaringReply,
     FollowupMissed,
@@ -36,4 +38,6 @@ def alerts_supervisor_now(event: Envelope) -> bool:
     """An incoming fact that raises a supervisor alert when it arrives."""
     if isinstance(event, RiskAssessed):
         return event.data.level is RiskLevel.HIGH
-    return isinstance(event, RiskEscalated | SessionDocumentationOverdue | PhiReadBurst)
+    return isinstance(
+        event, RiskEscalated | SessionDocumentationOverdue | PhiReadBurst | BreakGlass
+    )

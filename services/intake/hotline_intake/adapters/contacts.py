@@ -62,6 +62,7 @@ def to_state(doc: Document) -> ContactState:
         bridged=doc.get("bridged", False),
         outcome_final=doc.get("outcome_final", False),
         counselor_id=doc.get("counselor_id"),
+        counselors=tuple(doc.get("counselors", ())),
         to_center_id=doc.get("to_center_id"),
         failure=doc.get("failure"),
         after_work_ended_at=doc.get("after_work_ended_at"),
@@ -97,6 +98,7 @@ def _state_fields(
         "bridged": state.bridged,
         "outcome_final": state.outcome_final,
         "counselor_id": state.counselor_id,
+        "counselors": list(state.counselors),
         "to_center_id": state.to_center_id,
         "failure": state.failure,
         "after_work_ended_at": state.after_work_ended_at,
@@ -182,6 +184,14 @@ class ContactStore:
         update = Outbox.update({"$set": fields, "$inc": {"version": 1}}, [event], now)
         result = await self.collection.update_one(
             {"_id": stored.state.contact_id, "version": stored.version}, update
+        )
+        return result.modified_count == 1
+
+    async def take(self, stored: StoredContact, user: str) -> bool:
+        """A counselor takes a contact no provider assigned (if still unchanged)."""
+        result = await self.collection.update_one(
+            {"_id": stored.state.contact_id, "version": stored.version},
+            {"$addToSet": {"assigned_to": user}, "$inc": {"version": 1}},
         )
         return result.modified_count == 1
 

@@ -87,6 +87,7 @@ class ContactState:
     bridged: bool = False
     outcome_final: bool = False
     counselor_id: str | None = None
+    counselors: tuple[str, ...] = ()  # every counselor who answered it (transfers too)
     to_center_id: str | None = None
     failure: str | None = None
     after_work_ended_at: datetime | None = None
@@ -283,6 +284,9 @@ def _merge(state: ContactState, obs: Observation, *, now: datetime) -> ContactSt
         bridged=bridged,
         outcome_final=state.outcome_final or obs.outcome_final,
         counselor_id=state.counselor_id or obs.counselor_id,
+        counselors=state.counselors
+        if obs.counselor_id is None or obs.counselor_id in state.counselors
+        else (*state.counselors, obs.counselor_id),
         to_center_id=state.to_center_id or obs.to_center_id,
         failure=state.failure or obs.failure,
         after_work_ended_at=state.after_work_ended_at or obs.after_work_ended_at,

@@ -121,9 +121,7 @@ def build_router(get_intake: Callable[[], Intake], verifier: TokenVerifier) -> A
     IdempotencyKey = Annotated[str | None, Header(max_length=200)]
 
     async def contact_for(contact_id: str, who: Principal) -> StoredContact:
-        contact = await svc.contact_or_404(get_intake(), contact_id)
-        who.require_center(contact.center_id, svc.unknown_contact)
-        return contact
+        return await svc.contact_for(get_intake(), contact_id, who)
 
     @router.get("/contacts/{contact_id}")
     async def read_contact(contact_id: str, who: Clinician) -> dict[str, Any]:

@@ -60,6 +60,14 @@ class SessionStore:
         )
         return doc["_id"] if doc else None
 
+    async def take(self, session: Document, user: str) -> bool:
+        """A counselor takes a session nobody answered by name (if still unchanged)."""
+        result = await self.sessions.update_one(
+            {"_id": session["_id"], "version": session["version"]},
+            {"$addToSet": {"assigned_to": user}, "$inc": {"version": 1}},
+        )
+        return result.modified_count == 1
+
     async def accept_version(
         self, session_id: str, kind: str, *, base: int, head: Document
     ) -> bool:

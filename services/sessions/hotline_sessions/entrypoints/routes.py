@@ -64,7 +64,7 @@ def build_router(get: Callable[[], Sessions], verifier: TokenVerifier) -> APIRou
         docs = await get().store.by_contact(contact_id)
         items = []
         for doc in docs:
-            if who.can_access(doc["center_id"]):
+            if svc.may_work_on(who, doc):
                 items.append(await svc.read_session(get(), doc["_id"], who))
         return {"items": items, "next_cursor": None}
 
