@@ -11,7 +11,7 @@ from hotline_shared.settings import KafkaSettings, MongoSettings
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from tests.support import unique
+from tests.support import ServiceProcess, unique
 
 use_dev_secrets()  # the tests run against the development stack and its secrets
 
@@ -64,3 +64,21 @@ def token_for(role: str, centers: list[str], sub: str = "user-1") -> str:
     secret = SecuritySettings().jwt_secret
     assert secret is not None
     return mint_token(secret.get_secret_value(), sub=sub, role=role, centers=centers)
+
+
+@pytest.fixture(scope="module")
+async def intake_service(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ServiceProcess]:
+    """The intake service as a real process, on its own topics and database."""
+    prefix = unique("t")
+    env = {
+        "HOTLINE_KAFKA_TOPIC_PREFIX": f"{prefix}.",
+        "HOTLINE_MONGODB_DATABASE_PREFIX": f"{prefix}_",
+        "HOTLINE_INTAKE_SETTLE_SECONDS": "2",
+    }
+    service = ServiceProcess("intake", env, Path(tmp_path_factory.mktemp("intake")))
+    service.start()
+    try:
+        await service.wait_ready()
+        yield service
+    finally:
+        service.stop()

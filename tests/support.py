@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import os
 import signal
@@ -10,9 +11,9 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from hotline_cli import processes
 from hotline_cli.processes import free_port
@@ -124,3 +125,87 @@ async def restart_kafka() -> None:
 async def restart_database() -> None:
     """SIGKILL: the database gets no chance to flush; acknowledged writes must survive."""
     await restart_stack_part(MONGO_PID, signal.SIGKILL)
+
+
+class Recorder:
+    """An HTTP endpoint on loopback that records every POST it receives (path, headers, raw
+    body); `answer(n, body)` decides the reply to the n-th request (default: 204). It stands
+    in for a supervisor's alert webhook, Twilio's Messages API and the like."""
+
+    def __init__(self, answer: Callable[[int, bytes], tuple[int, bytes]] | None = None) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, HTTPServer
+
+        self.requests: list[dict[str, Any]] = []
+        self.calls = 0
+        recorder, reply = self, answer or (lambda _n, _body: (204, b""))
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                recorder.calls += 1
+                status, content = reply(recorder.calls, body)
+                recorder.requests.append(
+                    {
+                        "path": self.path,
+                        "headers": dict(self.headers),
+                        "raw": body,
+                        "status": status,
+                    }
+                )
+                self.send_response(status)
+                if content:
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(content)))
+                self.end_headers()
+                self.wfile.write(content)
+
+            def log_message(self, *args: Any) -> None:
+                return
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def accepted(self) -> list[dict[str, Any]]:
+        return [r for r in self.requests if r["status"] < 300]
+
+    def json(self) -> list[Any]:
+        """The bodies accepted so far, as JSON."""
+        import json
+
+        return [json.loads(r["raw"]) for r in self.accepted()]
+
+    def events(self, event_type: str) -> list[dict[str, Any]]:
+        """Accepted CloudEvents (alerts) of one type."""
+        return [e for e in self.json() if e.get("type") == event_type]
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+@contextlib.asynccontextmanager
+async def running(
+    *services: str, env: dict[str, str], log_dir: Path
+) -> AsyncIterator[dict[str, ServiceProcess]]:
+    """Services as real processes sharing `env` (topics, databases, centers), ready, then
+    stopped."""
+    started = {name: ServiceProcess(name, env, log_dir) for name in services}
+    for process in started.values():
+        process.start()
+    try:
+        for process in started.values():
+            await process.wait_ready()
+        yield started
+    finally:
+        for process in started.values():
+            process.stop()
+
+
+def isolated_env() -> dict[str, str]:
+    """Topics and databases of their own (a unique prefix)."""
+    prefix = unique("t")
+    return {
+        "HOTLINE_KAFKA_TOPIC_PREFIX": f"{prefix}.",
+        "HOTLINE_MONGODB_DATABASE_PREFIX": f"{prefix}_",
+    }

@@ -5,11 +5,8 @@ unless they break the glass with a reason, which is audited and alerts a supervi
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import AsyncIterator, Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -21,66 +18,31 @@ from hotline_shared.settings import MongoSettings
 from tests.conftest import token_for
 from tests.integration.followup.support import centers_file
 from tests.integration.intake.test_telephony import post_twilio
-from tests.support import ServiceProcess, unique, wait_until
+from tests.support import Recorder, ServiceProcess, isolated_env, running, unique, wait_until
 from tests.unit.intake import sequences as seq
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SECRET = "alert-secret-for-break-glass"
-
-
-class Supervisor:
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-        supervisor = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                supervisor.events.append(
-                    json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                )
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                return
-
-        self.server = HTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/alerts"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def break_glass(self) -> list[dict[str, Any]]:
-        return [e for e in self.events if e["type"] == "hotline.security.break-glass.v1"]
+BREAK_GLASS = "hotline.security.break-glass.v1"
 
 
 @pytest.fixture
-def supervisor() -> Iterator[Supervisor]:
-    s = Supervisor()
+def supervisor() -> Iterator[Recorder]:
+    s = Recorder()
     yield s
-    s.server.shutdown()
+    s.close()
 
 
 @pytest.fixture
 async def system(
-    tmp_path: Path, supervisor: Supervisor
+    tmp_path: Path, supervisor: Recorder
 ) -> AsyncIterator[tuple[dict[str, ServiceProcess], str]]:
-    prefix = unique("t")
-    env = {"HOTLINE_KAFKA_TOPIC_PREFIX": f"{prefix}.", "HOTLINE_MONGODB_DATABASE_PREFIX": f"{prefix}_",
-           "HOTLINE_CENTERS_FILE": str(centers_file(tmp_path, alert_webhook_url=supervisor.url,
-                                                    alert_webhook_secret=SECRET)),
-           "HOTLINE_FOLLOWUP_ALERT_INTERVAL_SECONDS": "0.2"}  # fmt: skip
-    services = {
-        name: ServiceProcess(name, env, tmp_path) for name in ("intake", "sessions", "followup")
-    }
-    for service in services.values():
-        service.start()
-    try:
-        for service in services.values():
-            await service.wait_ready()
-        yield services, f"{prefix}_"
-    finally:
-        for service in services.values():
-            service.stop()
+    env = {**isolated_env(), "HOTLINE_FOLLOWUP_ALERT_INTERVAL_SECONDS": "0.2",
+           "HOTLINE_CENTERS_FILE": str(centers_file(tmp_path, alert_webhook_url=f"{supervisor.url}/alerts",
+                                                    alert_webhook_secret=SECRET))}  # fmt: skip
+    async with running("intake", "sessions", "followup", env=env, log_dir=tmp_path) as services:
+        yield services, env["HOTLINE_MONGODB_DATABASE_PREFIX"]
 
 
 def bearer(role: str, sub: str, **headers: str) -> dict[str, str]:
@@ -88,7 +50,7 @@ def bearer(role: str, sub: str, **headers: str) -> dict[str, str]:
 
 
 async def test_another_counselor_is_refused_unless_they_break_the_glass(
-    system: tuple[dict[str, ServiceProcess], str], supervisor: Supervisor
+    system: tuple[dict[str, ServiceProcess], str], supervisor: Recorder
 ) -> None:
     services, prefix = system
     sid = unique("CA")
@@ -138,7 +100,7 @@ async def test_another_counselor_is_refused_unless_they_break_the_glass(
     assert opened_glass.status_code == opened_session.status_code == again.status_code == 200
     assert by_supervisor.status_code == 200 and still_mine.status_code == 200
 
-    alerts = await wait_until(lambda: len(supervisor.break_glass()) >= 2 and supervisor.break_glass(),
+    alerts = await wait_until(lambda: len(supervisor.events(BREAK_GLASS)) >= 2 and supervisor.events(BREAK_GLASS),
                               timeout=60, what="break-glass alerts")  # fmt: skip
     assert sorted(a["data"]["resource"] for a in alerts) == ["contact", "session"]  # once each
     assert all(a["data"]["user"] == "ben" and "shift" not in json.dumps(a) for a in alerts)
@@ -162,4 +124,4 @@ async def test_another_counselor_is_refused_unless_they_break_the_glass(
     assert glass_entries == [("ben", "Amy is off shift, caller rang back")] * 2  # every opening
     assert ("amy", "contact.take") in {(e["actor"], e["action"]) for e in audit}
     assert [e["actor"] for e in session_audit if e["action"] == "session.take"] == ["amy"]
-    assert len(supervisor.break_glass()) == 2  # the second opening alerted nobody again
+    assert len(supervisor.events(BREAK_GLASS)) == 2  # the second opening alerted nobody again

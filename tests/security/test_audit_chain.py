@@ -14,15 +14,13 @@ from pathlib import Path
 import httpx
 import pytest
 from hotline_shared.audit import AuditLog, verify_chain
-from hotline_shared.ids import contact_id_for
 from hotline_shared.mongo import Document, make_client
 from hotline_shared.settings import MongoSettings, SecuritySettings
 from pymongo.asynchronous.database import AsyncDatabase
 
 from tests.conftest import token_for
-from tests.integration.intake.test_telephony import post_twilio
-from tests.support import ServiceProcess, unique
-from tests.unit.intake import sequences as seq
+from tests.integration.intake.test_counselor_api import answered_contact
+from tests.support import isolated_env, running
 
 pytestmark = pytest.mark.integration
 
@@ -93,26 +91,18 @@ async def test_a_reordering_is_caught(db: AsyncDatabase[Document]) -> None:
 async def test_hotline_audit_verify_catches_an_edit_made_directly_in_the_database(
     tmp_path: Path,
 ) -> None:
-    prefix = unique("t")
-    env = {
-        "HOTLINE_KAFKA_TOPIC_PREFIX": f"{prefix}.",
-        "HOTLINE_MONGODB_DATABASE_PREFIX": f"{prefix}_",
-    }
-    intake = ServiceProcess("intake", env, tmp_path)
-    intake.start()
-    try:
-        await intake.wait_ready()
-        sid = unique("CA")
-        async with httpx.AsyncClient(base_url=intake.url, timeout=10) as client:
-            for form in seq.twilio_answered(sid):
-                assert (await post_twilio(client, form)).status_code == 200
-            headers = {"Authorization": f"Bearer {token_for('counselor', ['center-01'])}"}
-            for _ in range(3):  # three audited releases of the caller's number
-                released = await client.get(f"/v1/contacts/{contact_id_for('center-01', 'twilio', sid)}/caller",
+    env = isolated_env()
+    prefix = env["HOTLINE_MONGODB_DATABASE_PREFIX"].rstrip("_")
+    async with (
+        running("intake", env=env, log_dir=tmp_path) as started,
+        httpx.AsyncClient(base_url=started["intake"].url, timeout=10) as client,
+    ):
+        contact = await answered_contact(client)
+        headers = {"Authorization": f"Bearer {token_for('counselor', ['center-01'])}"}
+        for _ in range(3):  # three audited releases of the caller's number
+            released = await client.get(f"/v1/contacts/{contact}/caller",
                                             params={"reason": "callback"}, headers=headers)  # fmt: skip
-                assert released.status_code == 200
-    finally:
-        intake.stop()
+            assert released.status_code == 200
 
     def verify() -> subprocess.CompletedProcess[str]:
         hotline = Path(sys.executable).parent / "hotline"
@@ -136,30 +126,21 @@ async def test_hotline_audit_verify_catches_an_edit_made_directly_in_the_databas
 async def test_every_audit_entry_carries_the_request_id_and_the_response_echoes_it(
     tmp_path: Path,
 ) -> None:
-    prefix = unique("t")
-    env = {
-        "HOTLINE_KAFKA_TOPIC_PREFIX": f"{prefix}.",
-        "HOTLINE_MONGODB_DATABASE_PREFIX": f"{prefix}_",
-    }
-    intake = ServiceProcess("intake", env, tmp_path)
-    intake.start()
-    try:
-        await intake.wait_ready()
-        sid = unique("CA")
-        headers = {"Authorization": f"Bearer {token_for('counselor', ['center-01'])}"}
-        contact = contact_id_for("center-01", "twilio", sid)
-        async with httpx.AsyncClient(base_url=intake.url, timeout=10) as client:
-            for form in seq.twilio_answered(sid):
-                assert (await post_twilio(client, form)).status_code == 200
-            given = await client.get(
-                f"/v1/contacts/{contact}", headers={**headers, "X-Request-ID": "req-42"}
-            )
-            minted = await client.get(f"/v1/contacts/{contact}", headers=headers)
-            junk = await client.get(
-                f"/v1/contacts/{contact}", headers={**headers, "X-Request-ID": "a b\x7f"}
-            )
-    finally:
-        intake.stop()
+    env = isolated_env()
+    prefix = env["HOTLINE_MONGODB_DATABASE_PREFIX"].rstrip("_")
+    headers = {"Authorization": f"Bearer {token_for('counselor', ['center-01'])}"}
+    async with (
+        running("intake", env=env, log_dir=tmp_path) as started,
+        httpx.AsyncClient(base_url=started["intake"].url, timeout=10) as client,
+    ):
+        contact = await answered_contact(client)
+        given = await client.get(
+            f"/v1/contacts/{contact}", headers={**headers, "X-Request-ID": "req-42"}
+        )
+        minted = await client.get(f"/v1/contacts/{contact}", headers=headers)
+        junk = await client.get(
+            f"/v1/contacts/{contact}", headers={**headers, "X-Request-ID": "a b\x7f"}
+        )
     assert given.headers["x-request-id"] == "req-42"
     assert len(minted.headers["x-request-id"]) == 32 and junk.headers["x-request-id"] != "a b\x7f"
     client = make_client(MongoSettings(database_prefix=f"{prefix}_"))

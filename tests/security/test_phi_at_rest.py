@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -25,25 +23,13 @@ COUNSELOR = {"Authorization": f"Bearer {token_for('counselor', ['center-01'], 'c
 HIGH = {"q1": True, "q2": True, "q3": True, "q4": True, "q5": False, "q6": False}
 
 
-@pytest.fixture(scope="module")
-async def intake(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ServiceProcess]:
-    prefix = unique("t")
-    service = ServiceProcess("intake", {"HOTLINE_KAFKA_TOPIC_PREFIX": f"{prefix}.",
-                                        "HOTLINE_MONGODB_DATABASE_PREFIX": f"{prefix}_"},
-                             Path(tmp_path_factory.mktemp("intake")))  # fmt: skip
-    service.start()
-    try:
-        await service.wait_ready()
-        yield service
-    finally:
-        service.stop()
-
-
 async def test_screening_answers_and_override_reasons_are_encrypted_at_rest(
-    intake: ServiceProcess,
+    intake_service: ServiceProcess,
 ) -> None:
     sid = unique("CA")
-    async with httpx.AsyncClient(base_url=intake.url, headers=COUNSELOR, timeout=10) as client:
+    async with httpx.AsyncClient(
+        base_url=intake_service.url, headers=COUNSELOR, timeout=10
+    ) as client:
         for form in seq.twilio_answered(sid):
             assert (await post_twilio(client, form)).status_code == 200
         contact_id = contact_id_for("center-01", "twilio", sid)
@@ -56,7 +42,7 @@ async def test_screening_answers_and_override_reasons_are_encrypted_at_rest(
         read = await client.get(f"/v1/contacts/{contact_id}")
     assert finished.status_code == 201 and partial.status_code == 201 and read.status_code == 200
     assert partial.json()["next_question"] == "q3"  # still resumable from what was saved
-    prefix = intake.env["HOTLINE_MONGODB_DATABASE_PREFIX"]
+    prefix = intake_service.env["HOTLINE_MONGODB_DATABASE_PREFIX"]
     client = make_client(MongoSettings(database_prefix=prefix))
     try:
         db = client[f"{prefix}hotline_intake"]

@@ -4,21 +4,18 @@ the burst reaches a supervisor as one signed alert."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from hotline_shared import webhooks
 from hotline_shared.ids import contact_id_for
 
 from tests.conftest import token_for
 from tests.integration.followup.support import centers_file
 from tests.integration.intake.test_telephony import post_twilio
-from tests.support import ServiceProcess, unique, wait_until
+from tests.support import Recorder, ServiceProcess, unique, wait_until
 from tests.unit.intake import sequences as seq
 
 pytestmark = pytest.mark.integration
@@ -27,44 +24,21 @@ SECRET = "alert-secret-for-phi-reads"
 LIMIT = 4
 
 
-class Supervisor:
-    """The center's alert webhook on loopback, recording what it is sent."""
-
-    def __init__(self) -> None:
-        self.alerts: list[dict[str, Any]] = []
-        supervisor = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                supervisor.alerts.append({"event": json.loads(body), "raw": body,
-                                          "signature": self.headers[webhooks.HEADER]})  # fmt: skip
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                return
-
-        self.server = HTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/alerts"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
 @pytest.fixture
-def supervisor() -> Iterator[Supervisor]:
-    s = Supervisor()
+def supervisor() -> Iterator[Recorder]:
+    s = Recorder()
     yield s
-    s.server.shutdown()
+    s.close()
 
 
 @pytest.mark.slow
 async def test_phi_reads_over_the_limit_are_429_across_replicas_and_alert_once(
-    tmp_path: Path, supervisor: Supervisor
+    tmp_path: Path, supervisor: Recorder
 ) -> None:
     prefix = unique("t")
     env = {"HOTLINE_KAFKA_TOPIC_PREFIX": f"{prefix}.", "HOTLINE_MONGODB_DATABASE_PREFIX": f"{prefix}_",
            "HOTLINE_PHI_READS_PER_WINDOW": str(LIMIT), "HOTLINE_PHI_READ_WINDOW_SECONDS": "3600",
-           "HOTLINE_CENTERS_FILE": str(centers_file(tmp_path, alert_webhook_url=supervisor.url,
+           "HOTLINE_CENTERS_FILE": str(centers_file(tmp_path, alert_webhook_url=f"{supervisor.url}/alerts",
                                                     alert_webhook_secret=SECRET)),
            "HOTLINE_FOLLOWUP_ALERT_INTERVAL_SECONDS": "0.2"}  # fmt: skip
     processes = [ServiceProcess("intake", env, tmp_path), ServiceProcess("intake", env, tmp_path),
@@ -105,11 +79,10 @@ async def test_phi_reads_over_the_limit_are_429_across_replicas_and_alert_once(
         assert others.status_code == 200  # per user
 
         def burst() -> list[dict[str, Any]]:
-            return [a for a in supervisor.alerts
-                    if a["event"]["type"] == "hotline.security.phi-read-burst.v1"]  # fmt: skip
+            return supervisor.events("hotline.security.phi-read-burst.v1")
 
         alerts = await wait_until(burst, timeout=60, what="the PHI-read burst alert")
-        event = alerts[0]["event"]
+        event = alerts[0]
         assert event["data"]["reads"] == LIMIT + 1 and event["data"]["limit"] == LIMIT
         assert event["data"]["user"].startswith("reader-")
         assert "12349013030" not in json.dumps(event)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -17,23 +16,9 @@ from hotline_shared.problems import install_problem_handlers
 from hotline_shared.settings import SecuritySettings
 
 from tests.conftest import token_for
-from tests.support import ServiceProcess, unique
+from tests.support import ServiceProcess
 
 COUNSELOR = {"Authorization": f"Bearer {token_for('counselor', ['center-01'])}"}
-
-
-@pytest.fixture(scope="module")
-async def intake(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ServiceProcess]:
-    prefix = unique("t")
-    service = ServiceProcess("intake", {"HOTLINE_KAFKA_TOPIC_PREFIX": f"{prefix}.",
-                                        "HOTLINE_MONGODB_DATABASE_PREFIX": f"{prefix}_"},
-                             Path(tmp_path_factory.mktemp("intake")))  # fmt: skip
-    service.start()
-    try:
-        await service.wait_ready()
-        yield service
-    finally:
-        service.stop()
 
 
 def is_problem(response: httpx.Response, status: int) -> bool:
@@ -43,9 +28,11 @@ def is_problem(response: httpx.Response, status: int) -> bool:
 
 
 @pytest.mark.integration
-async def test_an_oversized_webhook_is_413_by_its_declared_length(intake: ServiceProcess) -> None:
+async def test_an_oversized_webhook_is_413_by_its_declared_length(
+    intake_service: ServiceProcess,
+) -> None:
     body = b"CallSid=CA1&" + b"x" * WEBHOOK_LIMIT
-    async with httpx.AsyncClient(base_url=intake.url) as client:
+    async with httpx.AsyncClient(base_url=intake_service.url) as client:
         response = await client.post("/v1/telephony/twilio/center-01", content=body,
                                      headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
     assert is_problem(response, 413)
@@ -53,7 +40,9 @@ async def test_an_oversized_webhook_is_413_by_its_declared_length(intake: Servic
 
 
 @pytest.mark.integration
-async def test_an_oversized_streamed_body_is_413_while_it_streams(intake: ServiceProcess) -> None:
+async def test_an_oversized_streamed_body_is_413_while_it_streams(
+    intake_service: ServiceProcess,
+) -> None:
     sent = 0
 
     async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: chunked
@@ -62,7 +51,7 @@ async def test_an_oversized_streamed_body_is_413_while_it_streams(intake: Servic
             sent += 4096
             yield b"x" * 4096
 
-    async with httpx.AsyncClient(base_url=intake.url) as client:
+    async with httpx.AsyncClient(base_url=intake_service.url) as client:
         response = await client.post("/v1/telephony/twilio/center-01", content=chunks(),
                                      headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
     assert is_problem(response, 413)
@@ -70,11 +59,11 @@ async def test_an_oversized_streamed_body_is_413_while_it_streams(intake: Servic
 
 @pytest.mark.integration
 async def test_a_json_route_checks_the_token_before_it_parses_or_bounds_the_body(
-    intake: ServiceProcess,
+    intake_service: ServiceProcess,
 ) -> None:
     url = "/v1/contacts/nope/screenings"
     junk = {"Content-Type": "application/json"}
-    async with httpx.AsyncClient(base_url=intake.url) as client:
+    async with httpx.AsyncClient(base_url=intake_service.url) as client:
         anonymous = await client.post(url, content=b"{not json", headers=junk)
         forged = await client.post(url, content=b"{not json",
                                    headers={**junk, "Authorization": "Bearer x.y.z"})  # fmt: skip

@@ -25,7 +25,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from tests.conftest import token_for
 from tests.integration.intake.test_telephony import post_twilio
-from tests.support import ServiceProcess, unique, wait_until
+from tests.support import ServiceProcess, isolated_env, running, unique, wait_until
 from tests.unit.intake import sequences as seq
 
 MASTER = SecuritySettings().master_key_bytes()
@@ -135,23 +135,9 @@ async def test_a_session_goes_with_its_note_versions_and_follow_ups_expire(
 
 @pytest.fixture
 async def system(tmp_path: Path) -> AsyncIterator[tuple[dict[str, ServiceProcess], str]]:
-    prefix = unique("t")
-    env = {
-        "HOTLINE_KAFKA_TOPIC_PREFIX": f"{prefix}.",
-        "HOTLINE_MONGODB_DATABASE_PREFIX": f"{prefix}_",
-    }
-    services = {
-        name: ServiceProcess(name, env, tmp_path) for name in ("intake", "sessions", "followup")
-    }
-    for service in services.values():
-        service.start()
-    try:
-        for service in services.values():
-            await service.wait_ready()
-        yield services, f"{prefix}_"
-    finally:
-        for service in services.values():
-            service.stop()
+    env = isolated_env()
+    async with running("intake", "sessions", "followup", env=env, log_dir=tmp_path) as services:
+        yield services, env["HOTLINE_MONGODB_DATABASE_PREFIX"]
 
 
 @pytest.mark.integration

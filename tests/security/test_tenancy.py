@@ -3,8 +3,6 @@ as an unknown one does."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from urllib.parse import urlencode
 
 import httpx
@@ -21,20 +19,6 @@ pytestmark = pytest.mark.integration
 TOKENS = {"center-01": "dev-twilio-token-center-01", "center-02": "dev-twilio-token-center-02"}
 
 
-@pytest.fixture(scope="module")
-async def intake(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ServiceProcess]:
-    prefix = unique("t")
-    service = ServiceProcess("intake", {"HOTLINE_KAFKA_TOPIC_PREFIX": f"{prefix}.",
-                                        "HOTLINE_MONGODB_DATABASE_PREFIX": f"{prefix}_"},
-                             Path(tmp_path_factory.mktemp("intake")))  # fmt: skip
-    service.start()
-    try:
-        await service.wait_ready()
-        yield service
-    finally:
-        service.stop()
-
-
 async def answered(client: httpx.AsyncClient, center: str, sid: str) -> None:
     url = f"{str(client.base_url).rstrip('/')}/v1/telephony/twilio/{center}"
     for form in seq.twilio_answered(sid):
@@ -48,9 +32,11 @@ def headers(center: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token_for('counselor', [center])}"}
 
 
-async def test_the_same_call_id_in_two_centers_is_two_contacts(intake: ServiceProcess) -> None:
+async def test_the_same_call_id_in_two_centers_is_two_contacts(
+    intake_service: ServiceProcess,
+) -> None:
     sid = unique("CA")  # two PBXs (or a center probing another) reuse one call id
-    async with httpx.AsyncClient(base_url=intake.url, timeout=10) as client:
+    async with httpx.AsyncClient(base_url=intake_service.url, timeout=10) as client:
         await answered(client, "center-01", sid)
         await answered(client, "center-02", sid)
         ids = {c: contact_id_for(c, "twilio", sid) for c in TOKENS}
@@ -61,10 +47,10 @@ async def test_the_same_call_id_in_two_centers_is_two_contacts(intake: ServicePr
 
 
 async def test_another_centers_contact_answers_exactly_like_an_unknown_one(
-    intake: ServiceProcess,
+    intake_service: ServiceProcess,
 ) -> None:
     sid = unique("CA")
-    async with httpx.AsyncClient(base_url=intake.url, timeout=10) as client:
+    async with httpx.AsyncClient(base_url=intake_service.url, timeout=10) as client:
         await answered(client, "center-01", sid)
         theirs = contact_id_for("center-01", "twilio", sid)
         unknown = contact_id_for("center-01", "twilio", unique("CA-never-"))

@@ -42,6 +42,7 @@ from hotline_followup.domain.caring import (
     Channel,
     Message,
     Series,
+    SeriesSpec,
     SeriesStatus,
     begin_send,
     delivery_reported,
@@ -55,7 +56,6 @@ from hotline_followup.domain.caring import (
     skipped,
     texted,
 )  # fmt: skip
-from hotline_followup.domain.policy import SeriesSpec
 
 log = structlog.get_logger(__name__)
 SOURCE = "hotline/followup"
@@ -98,10 +98,7 @@ class Caring:
 async def start_series(c: Caring, spec: SeriesSpec) -> None:
     """A consenting caller's series; a STOP that arrived before it (the close still on its
     way) stops it at once. A replayed close starts nothing new."""
-    series = new_series(series_id=spec.id, contact_id=spec.contact_id, center_id=spec.center_id,
-                        session_id=spec.session_id, caller_token=spec.caller_token,
-                        channel=spec.channel, closed_at=spec.closed_at, offsets=spec.offsets,
-                        window=spec.window, policy_version=spec.policy_version)  # fmt: skip
+    series = new_series(spec)
     series = await _stopped_if_opted_out(c, series)
     first = series.messages[0]
     data = FollowupScheduledData(contact_id=series.contact_id, followup_id=series.id,

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -16,52 +14,37 @@ from hotline_shared.kafka import EventBus
 
 from tests.factories import SAMPLE_DATA, sample_event
 from tests.integration.followup.support import Stack, abandoned, centers_file
-from tests.support import wait_until
+from tests.support import Recorder, wait_until
 
 pytestmark = pytest.mark.integration
 
 SECRET = "alert-secret-for-tests"
 
 
-class Receiver:
-    """A supervisor's alert endpoint on loopback that fails its first delivery."""
+def fails_first(n: int, _body: bytes) -> tuple[int, bytes]:
+    """A supervisor's alert endpoint that fails its first delivery."""
+    return (500, b"") if n == 1 else (204, b"")
 
-    def __init__(self) -> None:
-        self.received: list[dict[str, Any]] = []
-        self.calls = 0
-        receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.calls += 1
-                status = 500 if receiver.calls == 1 else 204
-                if status == 204:
-                    receiver.received.append({"body": json.loads(body), "signature": self.headers[webhooks.HEADER],
-                                              "raw": body})  # fmt: skip
-                self.send_response(status)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                return
-
-        self.server = HTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/alerts"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+def received(receiver: Recorder) -> list[dict[str, Any]]:
+    return [{"body": json.loads(r["raw"]), "signature": r["headers"][webhooks.HEADER], "raw": r["raw"]}
+            for r in receiver.accepted()]  # fmt: skip
 
 
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
+def receiver() -> Iterator[Recorder]:
+    r = Recorder(fails_first)
     yield r
-    r.server.shutdown()
+    r.close()
 
 
 @pytest.mark.slow
 async def test_sla_alerts_are_signed_and_retried(
-    stack: Stack, upstream: EventBus, receiver: Receiver, tmp_path: Path
+    stack: Stack, upstream: EventBus, receiver: Recorder, tmp_path: Path
 ) -> None:
-    center = centers_file(tmp_path, alert_webhook_url=receiver.url, alert_webhook_secret=SECRET)
+    center = centers_file(
+        tmp_path, alert_webhook_url=f"{receiver.url}/alerts", alert_webhook_secret=SECRET
+    )
     replica = stack.replica(
         HOTLINE_CENTERS_FILE=str(center), HOTLINE_FOLLOWUP_ALERT_INTERVAL_SECONDS="0.3"
     )
@@ -70,26 +53,26 @@ async def test_sla_alerts_are_signed_and_retried(
     await upstream.publish(abandoned(1))  # a callback nobody makes: at risk, then breached
 
     def both() -> bool:
-        types = [r["body"]["type"] for r in receiver.received]
+        types = [r["body"]["type"] for r in received(receiver)]
         return (
             "hotline.followup.sla-at-risk.v1" in types
             and "hotline.followup.sla-breached.v1" in types
         )
 
     await wait_until(both, timeout=60, what="at-risk and breached alerts")
-    assert receiver.calls > len(receiver.received), "the failed first delivery was retried"
+    assert receiver.calls > len(received(receiver)), "the failed first delivery was retried"
     now = datetime.now(UTC)
-    for alert in receiver.received:
+    for alert in received(receiver):
         assert webhooks.verify(SECRET, alert["raw"], alert["signature"], now=now)
-    assert len({r["body"]["id"] for r in receiver.received}) == len(receiver.received)
+    assert len({r["body"]["id"] for r in received(receiver)}) == len(received(receiver))
 
 
 async def test_high_risk_escalation_and_overdue_documentation_alert_at_once_and_once(
-    stack: Stack, upstream: EventBus, receiver: Receiver, tmp_path: Path
+    stack: Stack, upstream: EventBus, receiver: Recorder, tmp_path: Path
 ) -> None:
     """Two replicas consume every fact; each alert reaches the supervisor exactly once."""
     centers_path = centers_file(
-        tmp_path, alert_webhook_url=receiver.url, alert_webhook_secret=SECRET
+        tmp_path, alert_webhook_url=f"{receiver.url}/alerts", alert_webhook_secret=SECRET
     )
     env = {
         "HOTLINE_CENTERS_FILE": str(centers_path),
@@ -119,20 +102,20 @@ async def test_high_risk_escalation_and_overdue_documentation_alert_at_once_and_
         await upstream.publish(event)
 
     def alerted() -> bool:
-        return {r["body"]["id"] for r in receiver.received} >= {e.id for e in alerting}
+        return {r["body"]["id"] for r in received(receiver)} >= {e.id for e in alerting}
 
     await wait_until(alerted, timeout=60, what="three alerts")
     await upstream.publish(fact("hotline.risk.escalated.v1", "a-last"))  # a marker after the rest
-    await wait_until(lambda: "a-last" in {r["body"]["id"] for r in receiver.received}, timeout=60,
+    await wait_until(lambda: "a-last" in {r["body"]["id"] for r in received(receiver)}, timeout=60,
                      what="the marker alert")  # fmt: skip
     # (the escalation's own tasks may add SLA alerts: those are the other test's subject)
     ids = [
         r["body"]["id"]
-        for r in receiver.received
+        for r in received(receiver)
         if not r["body"]["type"].startswith("hotline.followup.")
     ]
     assert sorted(ids) == sorted(["a-high", "a-escalated", "a-overdue", "a-last"])
     now_dt = datetime.now(UTC)
     assert all(
-        webhooks.verify(SECRET, r["raw"], r["signature"], now=now_dt) for r in receiver.received
+        webhooks.verify(SECRET, r["raw"], r["signature"], now=now_dt) for r in received(receiver)
     )

@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from email import message_from_bytes
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -33,7 +31,7 @@ from tests.conftest import token_for
 from tests.factories import SAMPLE_DATA, sample_event
 from tests.integration.followup.support import CENTER, Stack, centers_file
 from tests.integration.intake.test_telephony import TWILIO_TOKEN, post_twilio
-from tests.support import ServiceProcess, unique, wait_until
+from tests.support import Recorder, ServiceProcess, unique, wait_until
 from tests.unit.intake import sequences as seq
 
 pytestmark = pytest.mark.integration
@@ -49,62 +47,25 @@ ALERT_SECRET = "alert-secret-for-caring-tests"
 WORKER = {"Authorization": f"Bearer {token_for('counselor', [CENTER], 'worker-3')}"}
 
 
-class TwilioApi:
-    """Twilio's Messages API on loopback: records each request; the first one gets a 503."""
+def twilio_answers(n: int, _body: bytes) -> tuple[int, bytes]:
+    """Twilio's Messages API: the first request gets a 503, the rest a message sid."""
+    if n == 1:
+        return 503, b""
+    return 201, json.dumps({"sid": f"SM{uuid.uuid4().hex}", "status": "queued"}).encode()
+
+
+class TwilioApi(Recorder):
+    """Twilio's Messages API on loopback (a Recorder): what each request asked for."""
 
     def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        api = self
+        super().__init__(twilio_answers)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                first = not api.requests
-                api.requests.append({"path": self.path, "form": dict(parse_qsl(body.decode())),
-                                     "auth": self.headers.get("Authorization", "")})  # fmt: skip
-                if first:
-                    self.send_response(503)
-                    self.end_headers()
-                    return
-                answer = json.dumps({"sid": f"SM{uuid.uuid4().hex}", "status": "queued"}).encode()
-                self.send_response(201)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *args: Any) -> None:
-                return
-
-        self.server = HTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def sent(self) -> list[dict[str, Any]]:
+        return [{"path": r["path"], "form": dict(parse_qsl(r["raw"].decode())),
+                 "auth": r["headers"].get("Authorization", "")} for r in self.requests]  # fmt: skip
 
     def messages_to(self, number: str) -> list[dict[str, Any]]:
-        return [r for r in self.requests[1:] if r["form"].get("To") == number]
-
-
-class Receiver:
-    """The center's supervisor alert webhook on loopback."""
-
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                receiver.events.append(
-                    json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                )
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                return
-
-        self.server = HTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/alerts"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return [r for r in self.sent()[1:] if r["form"].get("To") == number]
 
 
 class Mailbox:
@@ -128,7 +89,7 @@ class Mailbox:
 def twilio_api() -> Iterator[TwilioApi]:
     api = TwilioApi()
     yield api
-    api.server.shutdown()
+    api.close()
 
 
 @pytest.fixture
@@ -139,20 +100,20 @@ def mailbox() -> Iterator[Mailbox]:
 
 
 @pytest.fixture
-def supervisor() -> Iterator[Receiver]:
-    receiver = Receiver()
+def supervisor() -> Iterator[Recorder]:
+    receiver = Recorder()
     yield receiver
-    receiver.server.shutdown()
+    receiver.close()
 
 
 @pytest.fixture
 async def services(
-    stack: Stack, tmp_path: Path, twilio_api: TwilioApi, mailbox: Mailbox, supervisor: Receiver
+    stack: Stack, tmp_path: Path, twilio_api: TwilioApi, mailbox: Mailbox, supervisor: Recorder
 ) -> AsyncIterator[tuple[ServiceProcess, ServiceProcess]]:
     path = centers_file(tmp_path, messaging={"twilio_account_sid": ACCOUNT, "sms_from": SMS_FROM,
                                              "email_from": EMAIL_FROM},
                         policy={"caring_cadence_days": CADENCE_DAYS},
-                        alert_webhook_url=supervisor.url, alert_webhook_secret=ALERT_SECRET)  # fmt: skip
+                        alert_webhook_url=f"{supervisor.url}/alerts", alert_webhook_secret=ALERT_SECRET)  # fmt: skip
     shared = {"HOTLINE_KAFKA_TOPIC_PREFIX": stack.kafka.topic_prefix,
               "HOTLINE_MONGODB_DATABASE_PREFIX": stack.mongo.database_prefix,
               "HOTLINE_CENTERS_FILE": str(path)}  # fmt: skip
@@ -229,7 +190,7 @@ async def test_an_sms_series_is_sent_reported_and_stopped_by_a_stop_reply(
     form = request["form"]
     assert form["From"] == SMS_FROM and "Reply STOP" in form["Body"]
     assert form["StatusCallback"] == f"{followup.url}/v1/messaging/twilio/{CENTER}/status"
-    assert twilio_api.requests[0]["form"]["To"] == number  # the first try got a 503: tried again
+    assert twilio_api.sent()[0]["form"]["To"] == number  # the first try got a 503: tried again
 
     async def sent() -> Document | None:
         doc = await series_for(followup_db, contact_id)
@@ -335,7 +296,7 @@ async def test_an_email_series_goes_through_smtp_and_a_worker_can_stop_it(
 @pytest.mark.slow
 async def test_a_stop_from_the_number_texted_counts_and_any_other_reply_alerts_a_supervisor(
     services: tuple[ServiceProcess, ServiceProcess], upstream: EventBus,
-    followup_db: AsyncDatabase[Document], twilio_api: TwilioApi, supervisor: Receiver,
+    followup_db: AsyncDatabase[Document], twilio_api: TwilioApi, supervisor: Recorder,
 ) -> None:  # fmt: skip
     intake, followup = services
     number = "+12345550105"
@@ -347,9 +308,7 @@ async def test_a_stop_from_the_number_texted_counts_and_any_other_reply_alerts_a
     assert reply.status_code == 200
 
     def reply_alert() -> list[dict[str, Any]]:
-        return [
-            e for e in supervisor.events if e["type"] == "hotline.followup.caring-reply-received.v1"
-        ]
+        return supervisor.events("hotline.followup.caring-reply-received.v1")
 
     alerts = await wait_until(reply_alert, timeout=60, what="the reply alert")
     assert alerts[0]["data"]["contact_id"] == contact_id

@@ -13,6 +13,7 @@ from hotline_followup.domain.caring import (
     Channel,
     MessageStatus,
     Series,
+    SeriesSpec,
     SeriesStatus,
     begin_send,
     delivery_reported,
@@ -34,10 +35,10 @@ CLAIM = timedelta(minutes=2)
 
 
 def series(n: int = 3) -> Series:
-    return new_series(series_id="s1", contact_id="c1", center_id="center-01", session_id="sess",
-                      caller_token="tok", channel=Channel.SMS, closed_at=T0,
-                      offsets=[DAY * (i + 1) for i in range(n)], window=DAY,
-                      policy_version="v")  # fmt: skip
+    return new_series(SeriesSpec(id="s1", contact_id="c1", center_id="center-01", session_id="sess",
+                                 caller_token="tok", channel=Channel.SMS, closed_at=T0,
+                                 offsets=[DAY * (i + 1) for i in range(n)], window=DAY,
+                                 policy_version="v"))  # fmt: skip
 
 
 def statuses(s: Series) -> list[MessageStatus]:
@@ -203,7 +204,7 @@ def test_the_numbers_texted_are_remembered_so_their_stop_counts() -> None:
     assert s.tokens == {"tok"}
     s = texted(s, "tok-later-number")
     assert s.tokens == {"tok", "tok-later-number"} and texted(s, "tok") == s
-    anonymous = new_series(series_id="s2", contact_id="c2", center_id="center-01", session_id="x",
-                           caller_token=None, channel=Channel.SMS, closed_at=T0, offsets=[DAY],
-                           window=DAY, policy_version="v")  # fmt: skip
+    anonymous = new_series(SeriesSpec(id="s2", contact_id="c2", center_id="center-01", session_id="x",
+                                      caller_token=None, channel=Channel.SMS, closed_at=T0,
+                                      offsets=[DAY], window=DAY, policy_version="v"))  # fmt: skip
     assert anonymous.tokens == frozenset() and texted(anonymous, "t").tokens == {"t"}

@@ -95,18 +95,31 @@ def channel_for(requested: str | None) -> Channel:
     return Channel.EMAIL if requested == "email" else Channel.SMS
 
 
-def new_series(
-    *, series_id: str, contact_id: str, center_id: str, session_id: str,
-    caller_token: str | None, channel: Channel, closed_at: datetime,
-    offsets: list[timedelta], window: timedelta, policy_version: str,
-) -> Series:  # fmt: skip
+@dataclass(frozen=True)
+class SeriesSpec:
+    """A caring-contacts series to start; `id` derived from the session, as tasks are."""
+
+    id: str
+    contact_id: str
+    center_id: str
+    session_id: str
+    caller_token: str | None
+    channel: Channel
+    closed_at: datetime
+    offsets: list[timedelta]
+    window: timedelta
+    policy_version: str
+
+
+def new_series(spec: SeriesSpec) -> Series:
     messages = tuple(
-        Message(index=i, send_at=closed_at + offset, next_try_at=closed_at + offset)
-        for i, offset in enumerate(offsets)
+        Message(index=i, send_at=spec.closed_at + offset, next_try_at=spec.closed_at + offset)
+        for i, offset in enumerate(spec.offsets)
     )
-    return Series(id=series_id, contact_id=contact_id, center_id=center_id, session_id=session_id,
-                  caller_token=caller_token, channel=channel, created_at=closed_at, window=window,
-                  messages=messages, policy_version=policy_version)  # fmt: skip
+    return Series(id=spec.id, contact_id=spec.contact_id, center_id=spec.center_id,
+                  session_id=spec.session_id, caller_token=spec.caller_token, channel=spec.channel,
+                  created_at=spec.closed_at, window=spec.window, messages=messages,
+                  policy_version=spec.policy_version)  # fmt: skip
 
 
 def next_fire_at(series: Series) -> datetime | None:

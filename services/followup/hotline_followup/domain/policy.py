@@ -22,7 +22,7 @@ from hotline_shared.events import (
 from hotline_shared.ids import derive_id
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from hotline_followup.domain.caring import Channel, channel_for
+from hotline_followup.domain.caring import SeriesSpec, channel_for
 
 DAY, HOUR, MINUTE = 86_400.0, 3_600.0, 60.0
 
@@ -116,22 +116,6 @@ class TaskSpec:
     caller_token: str | None = None
     cause: str = ""
     needs_number: bool = False  # a callback for a contact that came without a number
-
-
-@dataclass(frozen=True)
-class SeriesSpec:
-    """A caring-contacts series to start; `id` derived from the session, as tasks are."""
-
-    id: str
-    contact_id: str
-    center_id: str
-    session_id: str
-    caller_token: str | None
-    channel: Channel
-    closed_at: datetime
-    offsets: list[timedelta]
-    window: timedelta
-    policy_version: str
 
 
 @dataclass(frozen=True)
