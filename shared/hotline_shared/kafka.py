@@ -39,6 +39,9 @@ log = structlog.get_logger(__name__)
 Handler = Callable[[Envelope], Awaitable[None]]
 
 MAX_TRANSIENT_BACKOFF = 5.0  # seconds between tries while a dependency is down
+# Dead letters are operational records: kept 90 days (the default operational retention),
+# then Kafka deletes them. They carry event bodies, which hold no PHI.
+DLQ_CONFIG = {"retention.ms": str(90 * 24 * 3600 * 1000)}
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -200,7 +203,12 @@ async def ensure_topics(settings: KafkaSettings, topics: Iterable[str] = ALL_TOP
         existing = set(await admin.list_topics())
         wanted = [f"{settings.topic_prefix}{t}" for t in topics]
         new = [
-            NewTopic(name, settings.partitions, settings.replication_factor)
+            NewTopic(
+                name,
+                settings.partitions,
+                settings.replication_factor,
+                topic_configs=DLQ_CONFIG if name.endswith(DLQ_TOPIC) else None,
+            )
             for name in wanted
             if name not in existing
         ]

@@ -178,3 +178,25 @@ async def test_a_legal_hold_reaches_every_service_and_is_audited(
         assert entry["reason"] == "case 2026-CV-1182"
     finally:
         await client.close()
+
+
+@pytest.mark.integration
+async def test_dead_letters_are_kept_for_the_operational_period() -> None:
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+    from hotline_shared.events import DLQ_TOPIC
+    from hotline_shared.kafka import ensure_topics
+    from hotline_shared.settings import KafkaSettings
+
+    settings = KafkaSettings(topic_prefix=unique("t") + ".")
+    await ensure_topics(settings)
+    admin = AIOKafkaAdminClient(**settings.client_options())
+    await admin.start()
+    try:
+        [described] = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, f"{settings.topic_prefix}{DLQ_TOPIC}")]
+        )
+    finally:
+        await admin.close()
+    configs = {name: value for name, value, *_ in described.resources[0][4]}
+    assert configs["retention.ms"] == str(90 * 24 * 3600 * 1000)
