@@ -65,6 +65,7 @@ async def purge(db: AsyncDatabase[Document], rules: tuple[Rule, ...], centers: C
     """Delete what has expired; returns the deletions per center and collection ("*" for
     records of no one center)."""
     holds = LegalHolds(db)
+    held = {c.id: await holds.held(c.id) for c in centers}
     deleted: dict[str, dict[str, int]] = {}
     longest = Retention(
         clinical_days=max((c.retention.clinical_days for c in centers), default=2557),
@@ -77,7 +78,7 @@ async def purge(db: AsyncDatabase[Document], rules: tuple[Rule, ...], centers: C
             if rule.center_field:
                 query[rule.center_field] = center_id
             if rule.contact_field:
-                query[rule.contact_field] = {"$nin": await holds.held(center_id)}
+                query[rule.contact_field] = {"$nin": held[center_id]}
             count = await _delete(db, rule, query)
             if count:
                 deleted.setdefault(center_id, {})[rule.collection] = count

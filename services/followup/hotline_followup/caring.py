@@ -294,7 +294,8 @@ async def inbound_message(c: Caring, center: Center, form: dict[str, str]) -> bo
 async def _reply_received(c: Caring, center: Center, token: str, message_sid: str,
                           now: datetime) -> None:  # fmt: skip
     """Someone wrote back: a supervisor alert (through the series' outbox), once per reply."""
-    for series_id in await c.series.for_caller(center.id, token):
+    newest = (await c.series.for_caller(center.id, token))[:1]  # the newest series is enough
+    for series_id in newest:
 
         async def attempt(series_id: str = series_id) -> bool | None:
             doc = await c.series.get(series_id)
@@ -304,15 +305,11 @@ async def _reply_received(c: Caring, center: Center, token: str, message_sid: st
             data = FollowupCaringReplyData(contact_id=series.contact_id, followup_id=series.id,
                                            kind=FollowupKind.CARING_CONTACT, received_at=now)  # fmt: skip
             event = _event(FollowupCaringReply, data, series, now, "reply", message_sid or str(now))
-            return (
-                True
-                if await c.series.save(series, version=doc["version"], events=[event], now=now)
-                else None
-            )
+            saved = await c.series.save(series, version=doc["version"], events=[event], now=now)
+            return True if saved else None
 
         await retry_on_conflict(attempt, what="caring series")
         await c.outbox.flush(series_id)
-        return  # the newest series of this person is enough
 
 
 async def stop_series(c: Caring, series_id: str, who: Principal) -> Document:

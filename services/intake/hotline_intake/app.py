@@ -46,7 +46,7 @@ def build_app(runtime: Runtime | None = None, settings: IntakeSettings | None = 
     async def relay() -> None:
         for name in ("contacts", "screenings", "escalations"):
             await intake().outbox(name).relay()
-        await EventLog(runtime.db, runtime.bus.publish).relay()
+        await intake().events.relay()
 
     async def retention() -> None:
         await run_retention(runtime.db, svc.RETENTION_RULES, runtime.centers, intake().audit,

@@ -105,6 +105,11 @@ class Intake:
     def outbox(self, collection: str) -> Outbox:
         return Outbox(self.db[collection], self.bus.publish)
 
+    @property
+    def events(self) -> EventLog:
+        """Events emitted once whoever emits them (not tied to one record's outbox)."""
+        return EventLog(self.db, self.bus.publish)
+
 
 # ---- contacts ------------------------------------------------------------------------------
 
@@ -247,7 +252,7 @@ async def contact_for(intake: Intake, contact_id: str, who: Principal) -> Stored
                                       at=intake.clock.now(), contact_id=contact_id)  # fmt: skip
             return await contact_or_404(intake, contact_id)
         if decision is Access.BREAK_GLASS:
-            await break_glass(intake.audit, EventLog(intake.db, intake.bus.publish), who,
+            await break_glass(intake.audit, intake.events, who,
                               center_id=contact.center_id, contact_id=contact_id, resource="contact",
                               resource_id=contact_id, service="intake", now=intake.clock.now())  # fmt: skip
         return contact
@@ -580,7 +585,7 @@ async def set_legal_hold(intake: Intake, *, contact: StoredContact, held: bool, 
     await LegalHolds(intake.db).change(contact_id=contact_id, center_id=contact.center_id,
                                        held=held, at=now)  # fmt: skip
     data = LegalHoldData(contact_id=contact_id, held=held, changed_by=actor, changed_at=now)
-    await EventLog(intake.db, intake.bus.publish).emit(new_event(
+    await intake.events.emit(new_event(
         ContactLegalHoldChanged, data=data, center_id=contact.center_id, source=SOURCE, time=now,
         cause=(contact_id, "legal-hold", now.isoformat())))  # fmt: skip
 
