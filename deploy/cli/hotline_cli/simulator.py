@@ -192,16 +192,9 @@ class Simulation:
     ) -> None:
         base = {"CallSid": sid, "AccountSid": "ACsim", "From": contact.number, "To": "+18002738255",
                 "Direction": "inbound", "ApiVersion": "2010-04-01"}  # fmt: skip
-        wait = self.rng.randint(2, 40)
-        # The call began as long ago as it lasted (its queue wait and, unless a TaskRouter
-        # counselor talks in real time, its conversation): the callbacks' times agree with the
-        # QueueTime Twilio reports, so handle and wait times come out as they were.
-        live = taskrouter and not contact.abandoned
-        talk = 0 if contact.abandoned or contact.failed or live else self.rng.randint(60, 600)
-        began = format_datetime(datetime.now(UTC) - timedelta(seconds=wait + talk))
         await self._twilio(
             client,
-            {**base, "CallStatus": "ringing", "SequenceNumber": "0", "Timestamp": began},
+            {**base, "CallStatus": "ringing", "SequenceNumber": "0", "Timestamp": _rfc2822_now()},
         )
         await self._twilio(
             client,
@@ -209,9 +202,10 @@ class Simulation:
                 **base,
                 "CallStatus": "in-progress",
                 "SequenceNumber": "1",
-                "Timestamp": began,
+                "Timestamp": _rfc2822_now(),
             },
         )
+        wait = self.rng.randint(2, 40)
         contact.short = contact.abandoned and wait < SHORT_ABANDON_SECONDS
         if contact.failed:  # the queue was full
             await self._twilio(client, {**base, "CallStatus": "in-progress", "QueueResult": "queue-full",
