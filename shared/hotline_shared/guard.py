@@ -46,8 +46,10 @@ class BodyTooLarge(HTTPException):
 class RequestGuard:
     def __init__(self, app: ASGIApp, *, verifier: TokenVerifier,
                  signed_prefixes: Sequence[str] = SIGNED_PREFIXES,
-                 webhook_limit: int = WEBHOOK_LIMIT, json_limit: int = JSON_LIMIT) -> None:  # fmt: skip
+                 webhook_limit: int = WEBHOOK_LIMIT, json_limit: int = JSON_LIMIT,
+                 bearer_first: bool = True) -> None:  # fmt: skip
         self.app = app
+        self.bearer_first = bearer_first  # False: the console's cookie sessions instead
         self.verifier = verifier
         self.signed_prefixes = tuple(signed_prefixes)
         self.webhook_limit = webhook_limit
@@ -96,7 +98,8 @@ class RequestGuard:
         declared = request.headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             raise _Refused(413, f"Payload too large (limit {limit} bytes)", field="body")
-        if not signed and _is_json(request) and request.method in ("POST", "PUT", "PATCH"):
+        writes = request.method in ("POST", "PUT", "PATCH")
+        if self.bearer_first and not signed and _is_json(request) and writes:
             try:
                 token = bearer_token(request.headers.get("authorization", ""))
                 principal = await self.verifier.verify(token)

@@ -89,7 +89,13 @@ def create_app(
     startup: Callable[[Runtime], Awaitable[None]] | None = None,
     shutdown: Callable[[Runtime], Awaitable[None]] | None = None,
     periodic: Sequence[Periodic] = (),
+    ready: Callable[[], bool] = lambda: True,
+    bearer_first: bool = True,
 ) -> FastAPI:
+    """`ready`: a readiness condition of the service's own (beyond MongoDB and Kafka);
+    `bearer_first`: JSON writes need a bearer token before their body is read (every API
+    service; the console authenticates by its session cookie instead)."""
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if startup is not None:
@@ -110,7 +116,7 @@ def create_app(
 
     app = FastAPI(title=title, version="1", lifespan=lifespan)
     install_problem_handlers(app)
-    app.add_middleware(RequestGuard, verifier=runtime.verifier)
+    app.add_middleware(RequestGuard, verifier=runtime.verifier, bearer_first=bearer_first)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:
@@ -125,6 +131,8 @@ def create_app(
             return problem_response(503, "Not ready", detail=type(exc).__name__)
         if not kafka_ok:
             return problem_response(503, "Not ready", detail="Kafka unreachable")
+        if not ready():
+            return problem_response(503, "Not ready", detail="starting")
         return {"status": "ready", "service": runtime.service}
 
     @app.get("/metrics", tags=["ops"])

@@ -17,7 +17,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[3]
 STATE = Path(os.environ.get("HOTLINE_LOCAL_DIR", ROOT / ".local"))
-SERVICES = {"intake": 8001, "sessions": 8002, "followup": 8003}
+SERVICES = {"intake": 8001, "sessions": 8002, "followup": 8003, "console": 8004}
 
 # The demo profile: hours become seconds so a whole follow-up cycle shows in minutes.
 DEMO_ENV = {
@@ -25,6 +25,7 @@ DEMO_ENV = {
     "HOTLINE_INTAKE_SETTLE_SECONDS": "5",
     "HOTLINE_SESSIONS_OVERDUE_MINUTES": "1",
     "HOTLINE_SESSIONS_OVERDUE_CHECK_SECONDS": "2",
+    "HOTLINE_DEV_LOGIN": "1",  # the console's pick-a-user sign-in
 }
 
 

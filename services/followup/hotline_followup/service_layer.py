@@ -6,7 +6,7 @@ import base64
 import contextlib
 import functools
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -440,8 +440,11 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 
 async def work_queue(f: Followup, *, center_id: str, status: str | None, due_before: datetime | None,
-                     cursor: str | None, limit: int, sla_state: str | None = None) -> Document:  # fmt: skip
+                     cursor: str | None, limit: int, sla_state: str | None = None,
+                     contact_ids: Sequence[str] = ()) -> Document:  # fmt: skip
     query: Document = {"center_id": center_id}
+    if contact_ids:
+        query["contact_id"] = {"$in": list(contact_ids)}
     if status:
         query["status"] = status
     if sla_state:

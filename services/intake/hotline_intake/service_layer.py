@@ -10,7 +10,7 @@ from typing import Any
 
 from hotline_shared.assignment import Access, access, break_glass, not_assigned
 from hotline_shared.audit import AuditLog
-from hotline_shared.auth import Principal
+from hotline_shared.auth import Principal, Role
 from hotline_shared.centers import Center, Centers
 from hotline_shared.clock import Clock
 from hotline_shared.crypto import KeyRing, caller_token
@@ -640,3 +640,39 @@ async def operations_kpis(
 
 def ratio(numerator: float, denominator: float) -> float | None:
     return round(numerator / denominator, 4) if denominator else None
+
+
+ASSIGNED_WINDOW = timedelta(hours=12)
+
+
+async def my_contacts(intake: Intake, *, center_id: str, who: Principal) -> list[Document]:
+    """The contacts of the last 12 hours this counselor answered or took (a supervisor: all
+    of the center's answered ones). Metadata only: no number, no risk (those are reads)."""
+    since = intake.clock.now() - ASSIGNED_WINDOW
+    if who.role is Role.COUNSELOR:
+        return await intake.contacts.assigned(center_id, since=since, user=who.sub,
+                                              agent_ids=who.agent_ids)  # fmt: skip
+    return await intake.contacts.assigned(center_id, since=since)
+
+
+async def caller_history(
+    intake: Intake, *, contact: StoredContact, who: Principal
+) -> list[Document]:
+    """The same caller's earlier contacts in this center (pseudonymous token), with their last
+    risk; audited as a read of each."""
+    token = contact.caller.token
+    if token is None:
+        return []
+    earlier = [d for d in await intake.contacts.of_caller(contact.center_id, token)
+               if d["_id"] != contact.state.contact_id]  # fmt: skip
+    await intake.audit.record(
+        center_id=contact.center_id, action="contact.history", actor=who.sub, role=str(who.role),
+        reason="treatment", at=intake.clock.now(), contact_id=contact.state.contact_id,
+        contacts=len(earlier),
+    )  # fmt: skip
+    return earlier
+
+
+async def escalations_of(intake: Intake, contact_id: str) -> list[Document]:
+    cursor = intake.escalations.collection.find({"contact_id": contact_id}, {"outbox": 0})
+    return sorted([doc async for doc in cursor], key=lambda d: d["escalated_at"])

@@ -322,6 +322,26 @@ async def read_session(s: Sessions, session_id: str, who: Principal) -> Document
     }  # fmt: skip
 
 
+async def last_safety_plan(s: Sessions, session_id: str, who: Principal) -> Document:
+    """The safety plan of the caller's most recent earlier session in this center (the one
+    to review with them now), or none; audited as a read of that session."""
+    doc = await session_for(s, session_id, who)
+    token = doc.get("caller_token")
+    earlier = await s.store.of_caller(doc["center_id"], token) if token else []
+    for previous in earlier:
+        plan = (previous.get("heads") or {}).get("safety-plan")
+        if previous["_id"] == session_id or plan is None:
+            continue
+        await s.phi_reads.check(who, center_id=doc["center_id"], contact_id=doc["contact_id"],
+                                now=s.clock.now())  # fmt: skip
+        await audit(s, who, previous, "safety-plan.read-previous", reason="treatment",
+                    for_session_id=session_id)  # fmt: skip
+        return {"session_id": previous["_id"], "contact_id": previous["contact_id"],
+                "opened_at": previous.get("opened_at"), "version": plan["version"],
+                "safety_plan": read_version(s, previous["_id"], "safety-plan", plan)}  # fmt: skip
+    return {"session_id": None, "safety_plan": None}
+
+
 async def list_versions(s: Sessions, session_id: str, kind: str, who: Principal) -> list[Document]:
     doc = await session_for(s, session_id, who)
     await s.phi_reads.check(who, center_id=doc["center_id"], contact_id=doc["contact_id"],

@@ -73,10 +73,14 @@ def build_router(get: Callable[[], Followup], verifier: TokenVerifier) -> APIRou
         due_before: AwareDatetime | None = None,
         cursor: Annotated[str | None, Query(max_length=500)] = None,
         limit: Limit = 100,
+        contact_id: Annotated[list[str] | None, Query(max_length=50)] = None,
     ) -> dict[str, Any]:
+        """The center's follow-up tasks by due time; `contact_id` (repeatable) narrows them to
+        those contacts (a caller's history)."""
         who.require_center(center_id)
         return await svc.work_queue(get(), center_id=center_id, status=str(status) if status else None,
-                                    due_before=due_before, cursor=cursor, limit=limit)  # fmt: skip
+                                    due_before=due_before, cursor=cursor, limit=limit,
+                                    contact_ids=contact_id or ())  # fmt: skip
 
     @router.get("/followups/{followup_id}")
     async def read(followup_id: str, who: Worker) -> dict[str, Any]:

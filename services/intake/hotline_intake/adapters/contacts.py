@@ -211,6 +211,26 @@ class ContactStore:
         )
         return result.modified_count == 1
 
+    async def assigned(self, center_id: str, *, since: datetime, user: str | None = None,
+                       agent_ids: tuple[str, ...] = (), limit: int = 50) -> list[Document]:  # fmt: skip
+        """The center's answered contacts created since `since`, newest first; with `user`,
+        only those that user answered (by user or agent id) or took."""
+        query: Document = {"center_id": center_id, "created_at": {"$gte": since}}
+        if user is None:
+            query["counselors.0"] = {"$exists": True}
+        else:
+            query["$or"] = [{"counselors": {"$in": [user, *agent_ids]}}, {"assigned_to": user}]
+        cursor = self.collection.find(query, {"outbox": 0}).sort("created_at", -1).limit(limit)
+        return [doc async for doc in cursor]
+
+    async def of_caller(
+        self, center_id: str, caller_token: str, *, limit: int = 20
+    ) -> list[Document]:
+        """The caller's contacts in this center (by pseudonymous token), newest first."""
+        query = {"center_id": center_id, "caller_token": caller_token}
+        cursor = self.collection.find(query, {"outbox": 0}).sort("created_at", -1).limit(limit)
+        return [doc async for doc in cursor]
+
     async def kpi_sums(self, match: Document) -> dict[str, float]:
         return await sum_metrics(self.collection, match)
 

@@ -123,6 +123,26 @@ def build_router(get_intake: Callable[[], Intake], verifier: TokenVerifier) -> A
     async def contact_for(contact_id: str, who: Principal) -> StoredContact:
         return await svc.contact_for(get_intake(), contact_id, who)
 
+    @router.get("/contacts")
+    async def list_mine(
+        who: Clinician, center_id: Annotated[str, Query(min_length=1)]
+    ) -> dict[str, Any]:
+        """A counselor's contacts of the last 12 hours (a supervisor: the center's answered
+        ones), newest first: channel, status, times and wait; no number, no risk."""
+        who.require_center(center_id)
+        docs = await svc.my_contacts(get_intake(), center_id=center_id, who=who)
+        return {"items": [_summary(d) for d in docs], "next_cursor": None}
+
+    @router.get("/contacts/{contact_id}/history")
+    async def history(contact_id: str, who: Clinician) -> dict[str, Any]:
+        """The same caller's earlier contacts in this center, with the risk each ended at."""
+        contact = await contact_for(contact_id, who)
+        await get_intake().phi_reads.check(who, center_id=contact.center_id, contact_id=contact_id,
+                                           now=get_intake().clock.now())  # fmt: skip
+        docs = await svc.caller_history(get_intake(), contact=contact, who=who)
+        return {"items": [_summary(d) | {"risk": _risk_out(d.get("risk"))} for d in docs],
+                "next_cursor": None}  # fmt: skip
+
     @router.get("/contacts/{contact_id}")
     async def read_contact(contact_id: str, who: Clinician) -> dict[str, Any]:
         contact = await contact_for(contact_id, who)
@@ -137,7 +157,8 @@ def build_router(get_intake: Callable[[], Intake], verifier: TokenVerifier) -> A
             "id": contact_id, "center_id": contact.center_id, "provider": doc["provider"],
             "channel": doc["channel"], "status": doc.get("status"),
             "caller_reachable": contact.caller.reachable, "times": doc.get("times", {}),
-            "risk": doc.get("risk"),
+            "risk": doc.get("risk"), "wait_seconds": doc.get("wait_s"),
+            "escalations": [_escalation_out(e) for e in await svc.escalations_of(get_intake(), contact_id)],
         }  # fmt: skip
 
     @router.post("/contacts/{contact_id}/screenings", status_code=201)
@@ -283,6 +304,22 @@ def _screening_out(doc: dict[str, Any]) -> dict[str, Any]:
         "assessed_by": doc["assessed_by"],
         "assessed_at": _iso(doc["assessed_at"]) if doc.get("assessed_at") else None,
     }  # fmt: skip
+
+
+def _summary(doc: dict[str, Any]) -> dict[str, Any]:
+    times = doc.get("times", {})
+    return {
+        "id": doc["_id"], "center_id": doc["center_id"], "channel": doc["channel"],
+        "status": doc.get("status"), "wait_seconds": doc.get("wait_s"),
+        "times": {k: _iso(v) for k, v in times.items()},
+    }  # fmt: skip
+
+
+def _risk_out(risk: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not risk:
+        return None
+    at = risk.get("assessed_at")
+    return {"level": risk.get("level"), "assessed_at": _iso(at) if isinstance(at, datetime) else at}
 
 
 def _escalation_out(doc: dict[str, Any]) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from hotline_sessions.domain.session import Overdue, Status
 INDEXES: dict[str, tuple[IndexModel, ...]] = {
     "sessions": (
         IndexModel([("contact_id", ASCENDING)]),
+        IndexModel([("caller_token", ASCENDING)]),
         IndexModel([("close_pending_since", ASCENDING)], sparse=True),
         Outbox.INDEX,
     ),
@@ -47,6 +48,14 @@ class SessionStore:
 
     async def by_contact(self, contact_id: str) -> list[Document]:
         cursor = self.sessions.find({"contact_id": contact_id}, NO_OUTBOX).sort("leg", ASCENDING)
+        return [doc async for doc in cursor]
+
+    async def of_caller(
+        self, center_id: str, caller_token: str, *, limit: int = 20
+    ) -> list[Document]:
+        """The caller's sessions in this center (pseudonymous token), newest first."""
+        query = {"center_id": center_id, "caller_token": caller_token}
+        cursor = self.sessions.find(query, NO_OUTBOX).sort("opened_at", -1).limit(limit)
         return [doc async for doc in cursor]
 
     async def open_count(self, contact_id: str) -> int:

@@ -72,6 +72,11 @@ def build_router(get: Callable[[], Sessions], verifier: TokenVerifier) -> APIRou
     async def read(session_id: str, who: Clinician) -> dict[str, Any]:
         return await svc.read_session(get(), session_id, who)
 
+    @router.get("/{session_id}/previous-safety-plan")
+    async def previous_safety_plan(session_id: str, who: Clinician) -> dict[str, Any]:
+        """The caller's safety plan from their latest earlier session in this center."""
+        return await svc.last_safety_plan(get(), session_id, who)
+
     @router.put("/{session_id}/notes")
     async def put_notes(
         session_id: str, notes: Notes, who: Clinician, if_match: IfMatch = None

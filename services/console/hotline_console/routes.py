@@ -1,0 +1,225 @@
+"""The console's own routes: sign-in (OIDC or development), the live feed, the caller's
+history, and the proxy to the three services. Every unsafe request must come from our own
+origin and echo the sign-in's CSRF token."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+import jwt
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
+from hotline_shared.auth import Role, TokenVerifier, mint_token
+from hotline_shared.centers import Centers
+from hotline_shared.clock import Clock
+from hotline_shared.problems import Problem
+from pydantic import BaseModel, ConfigDict, Field
+
+from hotline_console.feed import Feed
+from hotline_console.oidc import OidcClient, pkce_pair
+from hotline_console.proxy import Upstreams
+from hotline_console.settings import ConsoleSettings
+from hotline_console.websessions import COOKIE, WebSession, WebSessions
+
+LOGIN_COOKIE = "hotline_login"  # binds an OIDC state to the browser that started the login
+CSRF_HEADER = "X-CSRF-Token"
+UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
+
+
+@dataclass
+class Console:
+    settings: ConsoleSettings
+    sessions: WebSessions
+    upstreams: Upstreams
+    feed: Feed
+    verifier: TokenVerifier
+    centers: Centers
+    clock: Clock
+    oidc: OidcClient | None
+    dev_secret: str | None  # the development JWT secret, only with HOTLINE_DEV_LOGIN=1
+
+
+class DevLogin(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sub: str = Field(pattern=r"^[A-Za-z0-9._@-]{1,64}$", description="the user id")
+    role: Literal["counselor", "supervisor", "admin"]
+    center_id: str = Field(min_length=1, max_length=64)
+    agent_ids: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(
+        default=[], max_length=5, description="the user's ids at the telephony providers"
+    )
+
+
+def _same_origin(request: Request, public_url: str) -> None:
+    origin = request.headers.get("origin")
+    if origin is not None and origin.rstrip("/") != public_url.rstrip("/"):
+        raise Problem(403, "Cross-origin request refused", field="Origin")
+
+
+def build_router(get: Callable[[], Console]) -> APIRouter:
+    router = APIRouter()
+
+    async def signed_in(request: Request) -> WebSession:
+        console = get()
+        session = await console.sessions.get(request.cookies.get(COOKIE), now=console.clock.now())
+        if session is None:
+            raise Problem(401, "Not signed in", detail="sign in again")
+        if request.method in UNSAFE:
+            _same_origin(request, console.settings.public_url)
+            given = request.headers.get(CSRF_HEADER, "")
+            if not hmac.compare_digest(given.encode(), session.csrf.encode()):
+                raise Problem(403, "CSRF token missing or wrong", field=CSRF_HEADER)
+        return session
+
+    SignedIn = Annotated[WebSession, Depends(signed_in)]
+
+    @router.get("/bff/me", tags=["console"])
+    async def me(session: SignedIn) -> dict[str, Any]:
+        who = session.principal
+        return {"sub": who.sub, "role": who.role, "centers": who.centers,
+                "agent_ids": who.agent_ids, "csrf_token": session.csrf,
+                "expires_at": session.expires_at.isoformat()}  # fmt: skip
+
+    @router.get("/bff/sign-in-options", tags=["console"])
+    async def sign_in_options() -> dict[str, Any]:
+        console = get()
+        return {"oidc": console.oidc is not None, "dev_login": console.dev_secret is not None,
+                "centers": console.centers.ids() if console.dev_secret else []}  # fmt: skip
+
+    @router.post("/bff/dev-login", tags=["console"], status_code=204)
+    async def dev_login(body: DevLogin, request: Request) -> Response:
+        """Development only (HOTLINE_DEV_LOGIN=1): sign in as anyone."""
+        console = get()
+        if console.dev_secret is None:
+            raise Problem(404, "Not found")
+        _same_origin(request, console.settings.public_url)
+        if body.center_id not in console.centers.ids():
+            raise Problem(422, "Unknown center", field="center_id")
+        now = console.clock.now()
+        token = mint_token(console.dev_secret, sub=body.sub, role=body.role,
+                           centers=[body.center_id], now=now, agent_ids=body.agent_ids)  # fmt: skip
+        return await _start_session(console, token, Response(status_code=204))
+
+    @router.get("/bff/login", tags=["console"])
+    async def login() -> Response:
+        """OpenID Connect: to the identity provider, with PKCE."""
+        console = get()
+        if console.oidc is None:
+            raise Problem(404, "Single sign-on is not configured")
+        state = secrets.token_urlsafe(32)
+        verifier, challenge = pkce_pair()
+        await console.sessions.begin_login(state=state, verifier=verifier, return_to="/",
+                                           now=console.clock.now())  # fmt: skip
+        response = RedirectResponse(await console.oidc.authorization_url(state=state,
+                                                                         challenge=challenge),
+                                    status_code=302)  # fmt: skip
+        response.set_cookie(LOGIN_COOKIE, state, max_age=600, httponly=True, path="/bff/callback",
+                            secure=console.settings.cookie_secure, samesite="lax")  # fmt: skip
+        return response
+
+    @router.get("/bff/callback", tags=["console"])
+    async def callback(request: Request, code: Annotated[str, Query(max_length=2048)],
+                       state: Annotated[str, Query(max_length=256)]) -> Response:  # fmt: skip
+        console = get()
+        if console.oidc is None:
+            raise Problem(404, "Single sign-on is not configured")
+        bound = request.cookies.get(LOGIN_COOKIE, "")
+        pending = await console.sessions.finish_login(state, now=console.clock.now())
+        if pending is None or not hmac.compare_digest(bound.encode(), state.encode()):
+            raise Problem(400, "Sign-in expired or not started here", field="state")
+        tokens = await console.oidc.exchange(code=code, verifier=pending["verifier"])
+        # The redirect from the provider is cross-site: a SameSite=Strict cookie set now is
+        # sent only from the next, same-site navigation, which this page makes.
+        page = HTMLResponse('<!doctype html><meta http-equiv="refresh" content="0;url=/">'
+                            "<title>Signing in</title>")  # fmt: skip
+        page.delete_cookie(LOGIN_COOKIE, path="/bff/callback")
+        return await _start_session(console, tokens["access_token"], page)
+
+    @router.post("/bff/logout", tags=["console"], status_code=204)
+    async def logout(request: Request, _session: SignedIn) -> Response:
+        await get().sessions.end(request.cookies.get(COOKIE))
+        response = Response(status_code=204)
+        response.delete_cookie(COOKIE, path="/")
+        return response
+
+    @router.get("/bff/events", tags=["console"])
+    async def events(session: SignedIn,
+                     last_event_id: Annotated[str | None, Header(max_length=64)] = None) -> Response:  # fmt: skip
+        """Server-Sent Events: what concerns this user, live."""
+        console = get()
+        known = await _my_contact_ids(console, session)
+        stream = console.feed.stream(session.principal, last_event_id=last_event_id, known=known)
+        return StreamingResponse(stream, media_type="text/event-stream",
+                                 headers={"X-Accel-Buffering": "no"})  # fmt: skip
+
+    @router.get("/bff/contacts/{contact_id}/history", tags=["console"])
+    async def history(contact_id: str, session: SignedIn) -> dict[str, Any]:
+        """The caller's history in this center: earlier contacts and their risk (intake), the
+        last safety plan (sessions), open follow-ups (follow-up). Each part access-checked and
+        audited by the service that holds it."""
+        return await caller_history(get(), session, contact_id)
+
+    @router.api_route("/api/{service}/{path:path}", methods=["GET", *UNSAFE], tags=["console"])
+    async def proxy(service: str, path: str, request: Request, session: SignedIn) -> Response:
+        return await get().upstreams.forward(request, service, path, token=session.token)
+
+    return router
+
+
+async def _start_session(console: Console, token: str, response: Response) -> Response:
+    principal = await console.verifier.verify(token)
+    if principal.role is Role.SERVICE:
+        raise Problem(403, "Service tokens cannot sign in", field="role")
+    expires = jwt.decode(token, options={"verify_signature": False})["exp"]
+    cookie, session = await console.sessions.create(
+        token,
+        principal,
+        now=console.clock.now(),
+        token_expires=datetime.fromtimestamp(expires, UTC),
+    )
+    max_age = int((session.expires_at - console.clock.now()).total_seconds())
+    response.set_cookie(COOKIE, cookie, max_age=max_age, httponly=True, path="/",
+                        secure=console.settings.cookie_secure, samesite="strict")  # fmt: skip
+    return response
+
+
+async def _my_contact_ids(console: Console, session: WebSession) -> list[str]:
+    """The counselor's contacts now, so the feed follows them from the first event."""
+    if session.principal.role is not Role.COUNSELOR:
+        return []
+    ids: list[str] = []
+    for center_id in session.principal.centers:
+        page = await console.upstreams.json("intake", "v1/contacts", token=session.token,
+                                            params={"center_id": center_id})  # fmt: skip
+        ids.extend(item["id"] for item in page["items"])
+    return ids
+
+
+async def caller_history(console: Console, session: WebSession, contact_id: str) -> dict[str, Any]:
+    token = session.token
+    up = console.upstreams
+    contacts = await up.json("intake", f"v1/contacts/{contact_id}/history", token=token)
+    earlier = contacts["items"]
+    plan: Any = {"session_id": None, "safety_plan": None}
+    current = await up.json(
+        "sessions", "v1/sessions", token=token, params={"contact_id": contact_id}
+    )
+    if current["items"]:
+        plan = await up.json("sessions", f"v1/sessions/{current['items'][0]['id']}/previous-safety-plan",
+                             token=token)  # fmt: skip
+    followups: list[Any] = []
+    if earlier:
+        center_id = earlier[0]["center_id"]
+        params = [("center_id", center_id), *(("contact_id", c["id"]) for c in earlier[:50])]
+        page = await up.json("followup", "v1/followups", token=token, params=params)
+        followups = [
+            f for f in page["items"] if f.get("status") not in ("completed", "missed", "cancelled")
+        ]
+    last_risk = next((c["risk"] for c in earlier if c.get("risk")), None)
+    return {"contact_id": contact_id, "previous_contacts": earlier, "last_risk": last_risk,
+            "last_safety_plan": plan, "open_followups": followups}  # fmt: skip

@@ -1,0 +1,50 @@
+// Unsent text lives here (IndexedDB) from the keystroke that typed it until the service
+// has it: a reload, a closed tab, an outage or a service restart loses nothing.
+import { openDB, type IDBPDatabase } from "idb";
+
+export interface Draft<T = unknown> {
+  key: string; // `${sessionId}:${kind}`
+  content: T;
+  baseVersion: number; // the server version this text was written on
+  pending: boolean; // not yet accepted by the service
+  updatedAt: number;
+}
+
+const DB = "hotline-console";
+const STORE = "drafts";
+let opened: Promise<IDBPDatabase> | null = null;
+
+function db(): Promise<IDBPDatabase> {
+  opened ??= openDB(DB, 1, {
+    upgrade(database) {
+      database.createObjectStore(STORE, { keyPath: "key" });
+    },
+  });
+  return opened;
+}
+
+export async function loadDraft<T>(key: string): Promise<Draft<T> | undefined> {
+  return (await (await db()).get(STORE, key)) as Draft<T> | undefined;
+}
+
+export async function saveDraft<T>(draft: Draft<T>): Promise<void> {
+  await (await db()).put(STORE, draft);
+}
+
+export async function deleteDraft(key: string): Promise<void> {
+  await (await db()).delete(STORE, key);
+}
+
+export async function pendingDrafts(): Promise<Draft[]> {
+  return ((await (await db()).getAll(STORE)) as Draft[]).filter((d) => d.pending);
+}
+
+/** Forget every draft (sign-out on a shared machine: nothing of a caller stays behind). */
+export async function clearDrafts(): Promise<void> {
+  await (await db()).clear(STORE);
+}
+
+/** For tests: a fresh database handle. */
+export function resetDraftsConnection(): void {
+  opened = null;
+}
