@@ -42,7 +42,7 @@ class FeedEvent:
         return str(self.envelope.get("subject", ""))
 
 
-@dataclass
+@dataclass(eq=False)  # each connection is its own (hashable by identity)
 class Watcher:
     """One browser connection: who it is and the contacts it already knows are theirs."""
 

@@ -2,8 +2,6 @@
 history, and the proxy to the three services. Every unsafe request must come from our own
 origin and echo the sign-in's CSRF token."""
 
-from __future__ import annotations
-
 import hmac
 import secrets
 from collections.abc import Callable

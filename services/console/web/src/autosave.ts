@@ -31,6 +31,7 @@ export class Autosave<T> {
   /** Why the service refused the last save (state "rejected"), e.g. a field too long. */
   rejection: string | null = null;
   private content: T | undefined;
+  private sending: T | undefined; // the request in flight, if any
   private dirty = false;
   private inFlight: Promise<void> | null = null;
   private timer: ReturnType<typeof setTimeout> | undefined;
@@ -55,7 +56,9 @@ export class Autosave<T> {
     }
     this.content = draft.content;
     this.dirty = true;
-    if (draft.baseVersion === serverVersion) {
+    const ownSaveLanded =
+      draft.sending !== undefined && serverVersion === draft.baseVersion + 1 && sameContent(draft.sending, server);
+    if (draft.baseVersion === serverVersion || ownSaveLanded) {
       this.setState("pending");
       this.schedule(0);
     } else {
@@ -118,11 +121,14 @@ export class Autosave<T> {
 
   private async sendOnce(content: T, base: number): Promise<void> {
     let result: SendResult;
+    this.sending = content;
+    await this.keepDraft(); // if the tab closes now, restore knows what was sent
     try {
       result = await this.options.send(content, base);
     } catch {
       result = { kind: "offline" };
     }
+    this.sending = undefined;
     switch (result.kind) {
       case "saved":
         this.base = result.version;
@@ -163,6 +169,7 @@ export class Autosave<T> {
       content: this.content,
       baseVersion: this.base,
       pending: true,
+      sending: this.sending,
       updatedAt: Date.now(),
     });
   }

@@ -7,6 +7,7 @@ export interface Draft<T = unknown> {
   content: T;
   baseVersion: number; // the server version this text was written on
   pending: boolean; // not yet accepted by the service
+  sending?: T; // what was sent from baseVersion and not yet answered (the tab may close)
   updatedAt: number;
 }
 
