@@ -81,7 +81,7 @@ start_kafka() {
       -t "$(java -cp "$libs/*" kafka.tools.StorageTool random-uuid)" -c "$props" >>"$logs/kafka.log" 2>&1
   fi
   mkdir -p "$logs/kafka"
-  KAFKA_HEAP_OPTS=${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}
+  KAFKA_HEAP_OPTS=${KAFKA_HEAP_OPTS:--Xms256m -Xmx1g}  # every test has topics of its own
   # shellcheck disable=SC2086
   nohup java $KAFKA_HEAP_OPTS -XX:+UseG1GC -Djava.awt.headless=true \
     -Dkafka.logs.dir="$logs/kafka" -Dlog4j2.configurationFile="$here/kafka/log4j2.properties" \

@@ -19,11 +19,15 @@ const DISPOSITIONS = [
 export function CloseForm({ me, contact, sessionId, beforeClose, onClosed }: {
   me: Me; contact: Contact; sessionId: string; beforeClose: () => Promise<void>; onClosed: () => void;
 }) {
-  const assessed: RiskLevel = contact.risk?.level ?? "none";
+  // an escalation is high risk whatever the screen said (the sessions service's floor)
+  const assessed: RiskLevel = contact.escalations.length > 0 ? "high" : (contact.risk?.level ?? "none");
   const [disposition, setDisposition] = useState("");
-  const [risk, setRisk] = useState<RiskLevel>(assessed);
+  // the counselor's choice, else the assessed level (which may arrive after this form)
+  const [chosenRisk, setRisk] = useState<RiskLevel | null>(null);
+  const risk = chosenRisk ?? assessed;
   const [reason, setReason] = useState("");
-  const [escalated, setEscalated] = useState(contact.escalations.length > 0);
+  const [chosenEscalated, setEscalated] = useState<boolean | null>(null);
+  const escalated = chosenEscalated ?? contact.escalations.length > 0;
   const [followup, setFollowup] = useState(false);
   const [caring, setCaring] = useState(false);
   const [channel, setChannel] = useState("sms");
@@ -66,7 +70,7 @@ export function CloseForm({ me, contact, sessionId, beforeClose, onClosed }: {
         </select>
       </label>
       <label>
-        Risk level (assessed: {assessed})
+        Risk level (assessed: {assessed}{contact.escalations.length > 0 ? ", escalated" : ""})
         <select name="risk" value={risk} onChange={(e) => setRisk(e.target.value as RiskLevel)}>
           {RISK_LEVELS.map((l) => (
             <option key={l} value={l} disabled={!supervisor && RISK_LEVELS.indexOf(l) < RISK_LEVELS.indexOf(assessed)}>
