@@ -4,11 +4,28 @@ UV ?= python3 -m uv
 STACK := deploy/local/stack.sh
 MARK := .local/test-started
 
-.PHONY: install up down status test test-fast lint typecheck check demo demo-down
+.PHONY: install up down status test test-fast lint typecheck check demo demo-down web-test
 
-install: ## Python toolchain and the workspace (.venv) from the lock file
+WEB := services/console/web
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+install: $(WEB)/dist/index.html /usr/bin/chromium ## the Python workspace, the console's web app, Chromium
 	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check uv
 	@$(UV) sync --frozen --quiet
+
+$(WEB)/node_modules/.installed: $(WEB)/package-lock.json
+	@cd $(WEB) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# typecheck, build, and the size budget (250 KB gzipped initial JavaScript)
+$(WEB)/dist/index.html: $(WEB)/node_modules/.installed $(WEB)/index.html $(WEB)/vite.config.ts $(shell find $(WEB)/src -type f 2>/dev/null)
+	@cd $(WEB) && npm run --silent build
+
+/usr/bin/chromium: ## Debian's Chromium, for the browser tests (Playwright cannot download one here)
+	@$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null
+
+web-test: $(WEB)/node_modules/.installed ## the web app's component tests (Vitest)
+	@cd $(WEB) && npx vitest run --silent
 
 up: install ## start Kafka + the MongoDB-wire database (nothing when they already answer)
 	@$(STACK) up
@@ -26,10 +43,11 @@ lint:
 
 typecheck:
 	@$(UV) run --frozen mypy shared/hotline_shared services deploy/cli
+	@cd $(WEB) && npm run --silent typecheck
 
 check: lint typecheck
 
-test: install ## every test; starts the stack when it is not up and stops what it started
+test: install web-test ## every test; starts the stack when it is not up and stops what it started
 	@$(MAKE) --no-print-directory pytest-on-stack PYTEST_ARGS="$(PYTEST_ARGS)"
 
 test-fast: install ## unit + contract + integration, without the slow (e2e, fault, volume) tests
@@ -48,7 +66,7 @@ demo: up ## the main job: stack, services, simulated traffic, report; services s
 	@$(UV) run --frozen hotline services up --demo
 	@$(UV) run --frozen hotline simulate --contacts $${CONTACTS:-300} --rate $${RATE:-10}
 	@if [ -n "$${STOP:-}" ]; then $(UV) run --frozen hotline services down; $(STACK) down; \
-	else echo "services left running: intake :8001, sessions :8002, followup :8003 (make demo-down stops them)"; fi
+	else echo "services left running: intake :8001, sessions :8002, followup :8003, console http://localhost:8004 (make demo-down stops them)"; fi
 
 demo-down: ## stop what `make demo` started
 	@$(UV) run --frozen hotline services down

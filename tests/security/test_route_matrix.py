@@ -43,7 +43,9 @@ class Route:
 LATER = (datetime.now(UTC) + timedelta(days=1)).isoformat()
 TABLE: dict[str, dict[str, Route]] = {
     "intake": {
+        "GET /v1/contacts": Route(CLINICIAN, query={"center_id": "center-01"}),
         "GET /v1/contacts/{contact_id}": Route(CLINICIAN),
+        "GET /v1/contacts/{contact_id}/history": Route(CLINICIAN),
         "POST /v1/contacts/{contact_id}/screenings": Route(
             CLINICIAN, {"answers": {"q1": True, "q2": False, "q6": False}}),
         "PUT /v1/contacts/{contact_id}/screenings/{screening_id}": Route(
@@ -63,6 +65,7 @@ TABLE: dict[str, dict[str, Route]] = {
     "sessions": {
         "GET /v1/sessions": Route(CLINICIAN, query={"contact_id": "{contact_id}"}),
         "GET /v1/sessions/{session_id}": Route(CLINICIAN),
+        "GET /v1/sessions/{session_id}/previous-safety-plan": Route(CLINICIAN),
         "PUT /v1/sessions/{session_id}/notes": Route(
             CLINICIAN, {"free_text": "x"}, headers={"If-Match": "0"}, repeat_ok=(409,)),
         "GET /v1/sessions/{session_id}/notes/versions": Route(CLINICIAN),

@@ -63,6 +63,9 @@ def services_up(
         console.print(
             f"[green]{service.service}[/] ready at {service.url} (docs {service.url}/docs, log {service.log_path})"
         )
+    web = f"http://localhost:{managed[-1].port}"  # the browser's origin (CSRF checks it)
+    how = "sign in as any user, role and center" if demo else "sign in with HOTLINE_OIDC_*"
+    console.print(f"[bold]console: open {web} in a browser[/] ({how})")
 
 
 @services.command("down")
