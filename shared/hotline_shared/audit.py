@@ -58,6 +58,9 @@ def _millis(at: datetime) -> datetime:
     return at.replace(microsecond=at.microsecond // 1000 * 1000)
 
 
+AUDIT_TRIES = 400  # about 20 s of turns at most, before the request answers 503
+
+
 class AuditLog:
     """One service's audit log (collection `audit`, heads in `audit_heads`)."""
 
@@ -90,7 +93,9 @@ class AuditLog:
             await self._advance(center_id, head, entry)
             return True
 
-        await retry_on_conflict(append, what="audit chain")
+        # Every writer of a center appends to one chain: under a surge many wait their turn
+        # (each turn is one insert), and the record they audit is usually already written.
+        await retry_on_conflict(append, what="audit chain", tries=AUDIT_TRIES)
 
     async def _advance(self, center_id: str, head: Document, entry: Document) -> None:
         """Move the head to `entry` if it is still where this writer saw it."""

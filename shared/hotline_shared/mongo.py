@@ -81,17 +81,20 @@ class Conflict(Exception):
 CONFLICT_TRIES = 20
 
 
-async def retry_on_conflict(attempt: Callable[[], Awaitable[T | None]], *, what: str) -> T:
+async def retry_on_conflict(
+    attempt: Callable[[], Awaitable[T | None]], *, what: str, tries: int = CONFLICT_TRIES
+) -> T:
     """Run `attempt` (read, decide, conditional write) until it returns a result.
 
     `attempt` returns None when its conditional write found the document changed; it is run
-    again from a fresh read, with a short jittered pause so that writers spread out.
+    again from a fresh read, with a short jittered pause (at most 50 ms) so that writers
+    spread out.
     """
-    for tries in range(CONFLICT_TRIES):
+    for n in range(tries):
         result = await attempt()
         if result is not None:
             return result
-        await asyncio.sleep(0.002 * (tries + 1) * (1 + random.random()))
+        await asyncio.sleep(min(0.05, 0.002 * (n + 1)) * (1 + random.random()))
     raise Conflict(what)
 
 

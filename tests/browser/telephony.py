@@ -30,9 +30,10 @@ def _event(cid: str, kind: str, n: int, start: datetime, *, agent: str | None, c
             "region": "us-east-1", "resources": [], "detail": detail}  # fmt: skip
 
 
-def answer_call(intake_url: str, center: str, cid: str, *, agent: str, caller: str,
-                end: bool = False) -> str:  # fmt: skip
-    """Post INITIATED, QUEUED, CONNECTED_TO_AGENT (and DISCONNECTED with `end`); the contact id."""
+def answered_events(
+    cid: str, *, agent: str, caller: str, end: bool = False
+) -> list[dict[str, Any]]:
+    """INITIATED, QUEUED, CONNECTED_TO_AGENT (and DISCONNECTED with `end`), happening now."""
     start = datetime.now(UTC) - timedelta(seconds=20)
     answered = start + timedelta(seconds=12)
     steps = [
@@ -42,9 +43,19 @@ def answer_call(intake_url: str, center: str, cid: str, *, agent: str, caller: s
     ]
     if end:
         steps.append(("DISCONNECTED", answered, datetime.now(UTC)))
-    for n, (kind, at, ended) in enumerate(steps, 1):
-        body = _event(cid, kind, n, start, agent=agent, caller=caller, answered=at, ended=ended)
-        response = httpx.post(f"{intake_url}/v1/telephony/amazon-connect/{center}", json=body,
-                              headers={"X-Api-Key": CONNECT_KEYS[center]}, timeout=10)  # fmt: skip
-        assert response.status_code == 200, response.text
+    return [_event(cid, kind, n, start, agent=agent, caller=caller, answered=at, ended=ended)
+            for n, (kind, at, ended) in enumerate(steps, 1)]  # fmt: skip
+
+
+def post_connect(intake_url: str, center: str, body: dict[str, Any]) -> None:
+    response = httpx.post(f"{intake_url}/v1/telephony/amazon-connect/{center}", json=body,
+                          headers={"X-Api-Key": CONNECT_KEYS[center]}, timeout=10)  # fmt: skip
+    assert response.status_code == 200, response.text
+
+
+def answer_call(intake_url: str, center: str, cid: str, *, agent: str, caller: str,
+                end: bool = False) -> str:  # fmt: skip
+    """A call answered now by `agent`, as Connect reports it; the contact id."""
+    for body in answered_events(cid, agent=agent, caller=caller, end=end):
+        post_connect(intake_url, center, body)
     return contact_id_for(center, "amazon-connect", cid)

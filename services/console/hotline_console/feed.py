@@ -81,9 +81,10 @@ class Feed:
     async def start(self) -> None:
         await ensure_topics(self.settings)
         topics = [self.settings.topic_prefix + t for t in ALL_TOPICS if t != DLQ_TOPIC]
+        # a live view: a fetch returns within 50 ms rather than waiting for a fuller batch
         self._consumer = AIOKafkaConsumer(
             *topics, group_id=self.group_id, auto_offset_reset="latest",
-            enable_auto_commit=True, **self.settings.client_options(),
+            enable_auto_commit=True, fetch_max_wait_ms=50, **self.settings.client_options(),
         )  # fmt: skip
         await self._consumer.start()
         self._task = asyncio.create_task(self._run(), name="console-feed")

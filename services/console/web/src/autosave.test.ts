@@ -158,4 +158,20 @@ describe("autosave queue", () => {
     await second.restore({ text: "edited elsewhere" }, 3);
     expect(second.state).toBe("conflict");
   });
+
+  it("carries on without a merge when the conflicting version is its own text", async () => {
+    const server = new Server();
+    const q = queue(server);
+    await q.restore({ text: "" }, 0);
+    server.version = 1; // our save landed; its answer was a 503
+    server.text = "same";
+    await q.edit({ text: "same" });
+    await until(() => expect(q.state).toBe("conflict"));
+    await q.rebase(1);
+    expect(q.state).toBe("saved");
+    await q.edit({ text: "same, and more" });
+    await until(() => expect(q.state).toBe("saved"));
+    expect(server.text).toBe("same, and more");
+    expect(server.version).toBe(2);
+  });
 });

@@ -88,6 +88,17 @@ export class Autosave<T> {
     await this.flush();
   }
 
+  /** The conflicting version holds exactly this text (our own save landed, though its
+   * answer was lost): carry on from it, nothing to merge. */
+  async rebase(serverVersion: number): Promise<void> {
+    if (this.state !== "conflict") return;
+    this.base = serverVersion;
+    this.conflictVersion = null;
+    this.dirty = false;
+    await deleteDraft(this.options.key);
+    this.setState("saved");
+  }
+
   /** Send now (what is pending), and wait for the answer. */
   async flush(): Promise<void> {
     clearTimeout(this.timer);

@@ -5,7 +5,7 @@ import { label, seconds } from "../../format";
 import { useKeys } from "../../shortcuts";
 import { CloseForm } from "./CloseForm";
 import { ConflictDialog } from "./ConflictDialog";
-import { notesFrom, planBody, planText, sendVersion, useAutosaved, type Notes, type PlanText } from "./documents";
+import { differences, notesFrom, planBody, planText, sendVersion, useAutosaved, type Notes, type PlanText } from "./documents";
 import { Escalations } from "./Escalations";
 import { HistoryPanel } from "./HistoryPanel";
 import { NotesForm } from "./NotesForm";
@@ -126,10 +126,21 @@ function Documents({ me, contact, session, headings, onClosed }: {
 
   useEffect(() => {
     if (notes.state !== "conflict" && plan.state !== "conflict") return;
-    void get<Session>(base).then((fresh) => setTheirs({
-      notes: notes.state === "conflict" ? [notesFrom(fresh.notes), fresh.version] : undefined,
-      plan: plan.state === "conflict" ? [planText(fresh.safety_plan), fresh.safety_plan_version] : undefined,
-    }));
+    void get<Session>(base).then((fresh) => {
+      const serverNotes = notesFrom(fresh.notes);
+      const serverPlan = planText(fresh.safety_plan);
+      // the "other" version is ours (a save that landed though its answer did not): no dialog
+      if (notes.state === "conflict" && notes.content && differences(notes.content, serverNotes).length === 0) {
+        void notes.queue.current?.rebase(fresh.version);
+      }
+      if (plan.state === "conflict" && plan.content && differences(plan.content, serverPlan).length === 0) {
+        void plan.queue.current?.rebase(fresh.safety_plan_version);
+      }
+      setTheirs({
+        notes: notes.state === "conflict" ? [serverNotes, fresh.version] : undefined,
+        plan: plan.state === "conflict" ? [serverPlan, fresh.safety_plan_version] : undefined,
+      });
+    });
   }, [notes.state, plan.state, base]);
   useKeys((event) => {
     if (event.altKey && event.code === "KeyS") {
@@ -165,7 +176,7 @@ function Documents({ me, contact, session, headings, onClosed }: {
           <CloseForm me={me} contact={contact} sessionId={session.id} beforeClose={flushAll} onClosed={onClosed} />
         )}
       </section>
-      {theirs.notes && notes.content && notes.state === "conflict" && (
+      {theirs.notes && notes.content && notes.state === "conflict" && differences(notes.content, theirs.notes[0]).length > 0 && (
         <ConflictDialog title="Notes" mine={notes.content} theirs={theirs.notes[0]} onMerged={(merged) => {
           const version = theirs.notes![1];
           setTheirs((t) => ({ ...t, notes: undefined }));
@@ -173,7 +184,7 @@ function Documents({ me, contact, session, headings, onClosed }: {
           void notes.queue.current?.resolve(merged, version);
         }} />
       )}
-      {theirs.plan && plan.content && plan.state === "conflict" && (
+      {theirs.plan && plan.content && plan.state === "conflict" && differences(plan.content, theirs.plan[0]).length > 0 && (
         <ConflictDialog title="Safety plan" mine={plan.content} theirs={theirs.plan[0]} onMerged={(merged) => {
           const version = theirs.plan![1];
           setTheirs((t) => ({ ...t, plan: undefined }));
