@@ -48,7 +48,7 @@ typecheck:
 check: lint typecheck
 
 test: install web-test ## every test; starts the stack when it is not up and stops what it started
-	@$(MAKE) --no-print-directory pytest-on-stack PYTEST_ARGS="$(PYTEST_ARGS)"
+	@$(MAKE) --no-print-directory pytest-on-stack PYTEST_ARGS="$(PYTEST_ARGS)" BROWSER=1
 
 test-fast: install ## unit + contract + integration, without the slow (e2e, fault, volume) tests
 	@$(MAKE) --no-print-directory pytest-on-stack PYTEST_ARGS='-m "not slow" $(PYTEST_ARGS)'
@@ -60,6 +60,7 @@ pytest-on-stack:
 	$(UV) run --frozen python -m hotline_shared.stackcheck && \
 	$(UV) run --frozen pytest $(PYTEST_ARGS) || rc=$$?; \
 	[ $$rc -eq 5 ] && { echo "pytest collected no tests"; rc=1; }; \
+	if [ -n "$(BROWSER)" ]; then $(UV) run --frozen pytest tests/browser || rc=$$?; fi; \
 	$(STACK) down --only $(MARK); exit $$rc
 
 demo: up ## the main job: stack, services, simulated traffic, report; services stay up

@@ -82,3 +82,15 @@ async def intake_service(tmp_path_factory: pytest.TempPathFactory) -> AsyncItera
         yield service
     finally:
         service.stop()
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """The browser tests run in a pytest process of their own (`make test` runs both):
+    Playwright's sync API keeps an event loop running in the main thread for the session,
+    where the asyncio tests need to run theirs. Name tests/browser to run them."""
+    browser = Path(__file__).parent / "browser"
+    if collection_path == browser:
+        named = [Path(a.split("::")[0]).resolve() for a in config.args]
+        if not any(p == browser or browser in p.parents for p in named):
+            return True
+    return None

@@ -49,6 +49,11 @@ class Center(BaseModel):
     caller_token_pepper: SecretStr
     alert_webhook_url: str | None = None
     alert_webhook_secret: SecretStr | None = None
+    oncall_webhook_url: str | None = Field(
+        default=None,
+        description="where an imminent-risk alert goes when no supervisor acknowledged it in "
+        "time (signed with alert_webhook_secret)",
+    )
     policy: dict[str, Any] = Field(default_factory=dict, description="policy overrides")
     calling_hours: str = Field(
         default="09:00-21:00",
@@ -67,8 +72,10 @@ class Center(BaseModel):
     def _alerts_are_signed(self) -> Center:
         """An alert webhook is never signed with an empty key: no secret, no center."""
         secret = self.alert_webhook_secret.get_secret_value() if self.alert_webhook_secret else ""
-        if self.alert_webhook_url and len(secret) < 16:
-            raise ValueError("alert_webhook_url needs an alert_webhook_secret of 16+ characters")
+        if (self.alert_webhook_url or self.oncall_webhook_url) and len(secret) < 16:
+            raise ValueError(
+                "alert_webhook_url and oncall_webhook_url need an alert_webhook_secret of 16+ characters"
+            )
         return self
 
 

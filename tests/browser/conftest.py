@@ -4,6 +4,7 @@ services — intake, sessions, follow-up and the console — on the real Kafka a
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -104,7 +105,7 @@ def sign_in(page: Page, stack: Stack, user: str, *, center: str = "center-01",
     page.get_by_label("Role").select_option(role)
     page.get_by_label("Center").select_option(center)
     if agent:
-        page.get_by_label("Telephony agent id (optional)").fill(agent)
+        page.get_by_label(re.compile(r"^Telephony agent ids")).fill(agent)
     page.get_by_role("button", name="Sign in").click()
     page.get_by_role("heading", name="My contacts").wait_for()
     page.locator(".live-live").wait_for()  # the live feed is connected

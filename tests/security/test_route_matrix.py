@@ -61,6 +61,9 @@ TABLE: dict[str, dict[str, Route]] = {
             SUPERVISOR, {"held": False, "reason": "matrix check"}),
         "GET /v1/kpis/operations": Route(SUPERVISOR, query={
             "center_id": "center-01", "since": "2026-01-01T00:00:00Z", "until": LATER}),
+        "GET /v1/kpis/operations/intervals": Route(SUPERVISOR, query={
+            "center_id": "center-01", "from": "2026-11-01T00:00:00Z", "to": LATER}),
+        "GET /v1/kpis/live": Route(SUPERVISOR, query={"center_id": "center-01"}),
     },
     "sessions": {
         "GET /v1/sessions": Route(CLINICIAN, query={"contact_id": "{contact_id}"}),
@@ -78,12 +81,18 @@ TABLE: dict[str, dict[str, Route]] = {
         "GET /v1/followups": Route(WORKER, query={"center_id": "center-01"}),
         "GET /v1/followups/{followup_id}": Route(WORKER),
         "POST /v1/followups/{followup_id}/claim": Route(WORKER, repeat_ok=(409,)),
+        # to the counselor, who is first to release it next
+        "POST /v1/followups/{followup_id}/assign": Route(SUPERVISOR, {"worker": "counselor-center-01"}),
         "POST /v1/followups/{followup_id}/release": Route(WORKER),
         "POST /v1/followups/{followup_id}/schedule": Route(WORKER, {"at": LATER}, repeat_ok=(409,)),
         "GET /v1/caring-series": Route(WORKER, query={"center_id": "center-01"}),
         "GET /v1/caring-series/{series_id}": Route(WORKER),
         "POST /v1/caring-series/{series_id}/stop": Route(WORKER),
         "GET /v1/sla/summary": Route(SUPERVISOR, query={"center_id": "center-01"}),
+        "GET /v1/alerts": Route(SUPERVISOR, query={"center_id": "center-01"}),
+        "POST /v1/alerts/{alert_id}/acknowledge": Route(SUPERVISOR),
+        "GET /v1/kpis/followups": Route(SUPERVISOR, query={
+            "center_id": "center-01", "from": "2026-11-01T00:00:00Z", "to": LATER}),
         "GET /v1/sla/breaches": Route(SUPERVISOR, query={"center_id": "center-01"}),
         # last: three attempts end the callback
         "POST /v1/followups/{followup_id}/attempts": Route(WORKER, {"outcome": "no-answer"},
@@ -155,7 +164,8 @@ async def _resources(urls: dict[str, str]) -> dict[str, str]:
 
         followup = await wait_until(lambda: first("/v1/followups"), timeout=60, what="a task")
         series = await wait_until(lambda: first("/v1/caring-series"), timeout=60, what="a series")
-    return {"contact_id": contact, "screening_id": screening.json()["id"],
+        alert = await wait_until(lambda: first("/v1/alerts"), timeout=60, what="an alert")
+    return {"alert_id": alert, "contact_id": contact, "screening_id": screening.json()["id"],
             "escalation_id": escalation.json()["id"], "session_id": session,
             "followup_id": followup, "series_id": series}  # fmt: skip
 

@@ -83,6 +83,9 @@ def build_app(runtime: Runtime | None = None, settings: FollowupSettings | None 
 
     async def send_alerts() -> None:
         await followup().alerts.send_due(http, now=followup().clock.now())
+        await followup().alerts.escalate_unacknowledged(
+            http, now=followup().clock.now(), after=timedelta(seconds=settings.oncall_after_seconds)
+        )
 
     async def retention() -> None:
         await run_retention(runtime.db, svc.RETENTION_RULES, runtime.centers, followup().audit,

@@ -37,6 +37,7 @@ from hotline_shared.events import (
     FollowupSlaData,
     new_event,
 )  # fmt: skip
+from hotline_shared.intervals import bucket_of, interval_starts
 from hotline_shared.kafka import EventBus
 from hotline_shared.mongo import Document, Outbox, retry_on_conflict
 from hotline_shared.problems import Problem
@@ -57,6 +58,7 @@ from hotline_followup.domain.task import (
     Status,
     Task,
     TaskClosed,
+    assign,
     attempt,
     cancel,
     check_not_claimed_by_other,
@@ -384,6 +386,21 @@ async def claim_task(f: Followup, task_id: str, who: Principal, *, take: bool) -
     return await _change_or_404(f, task_id, change, who)
 
 
+async def assign_task(f: Followup, task_id: str, worker: str, who: Principal) -> Document:
+    """A supervisor gives the task to a worker (claimed for them; audited)."""
+    now = f.clock.now()
+
+    def change(task: Task) -> tuple[Task, list[Happened]]:
+        with _task_problems():
+            return assign(task, worker, now=now, ttl=f.claim_ttl), []
+
+    doc = await _change_or_404(f, task_id, change, who)
+    await f.audit.record(center_id=doc["center_id"], action="followup.assign", actor=who.sub,
+                         role=str(who.role), reason="supervision", at=now,
+                         followup_id=task_id, worker=worker)  # fmt: skip
+    return doc
+
+
 async def schedule_call(f: Followup, task_id: str, at: datetime, who: Principal) -> Document:
     """The next call at a time agreed with the person, inside the center's calling hours."""
     now = f.clock.now()
@@ -521,3 +538,71 @@ async def _followup_kpis(f: Followup, match: Document) -> Document:
         "lost_to_follow_up_rate": round(sums.get("missed", 0) / closed, 4) if closed else None,
         "median_seconds_to_first_attempt": median,
     }
+
+
+# ---- the supervisors' alert feed -------------------------------------------------------------
+
+
+def alert_out(doc: Document) -> Document:
+    event = json.loads(doc["body"])
+    data = event.get("data") or {}
+    return {
+        "id": doc["_id"], "center_id": doc["center_id"], "type": doc["type"],
+        "contact_id": doc.get("contact_id"), "at": doc.get("at"),
+        "imminent": doc["type"] == "hotline.risk.escalated.v1",
+        "detail": {k: data[k] for k in ("level", "reason", "kind", "followup_id", "resource",
+                                        "user", "session_id") if k in data},
+        "acked_by": doc.get("acked_by"), "acked_at": doc.get("acked_at"),
+        "delivery": doc.get("status"), "oncall": doc.get("oncall"),
+    }  # fmt: skip
+
+
+async def recent_alerts(f: Followup, center_id: str, limit: int) -> list[Document]:
+    return [alert_out(d) for d in await f.alerts.recent(center_id, limit=limit)]
+
+
+async def acknowledge_alert(f: Followup, alert_id: str, who: Principal) -> Document:
+    """Who and when, once; audited."""
+    doc = await f.alerts.get(alert_id)
+    if doc is None or not who.can_access(doc["center_id"]):
+        raise Problem(404, "Unknown alert", field="alert_id")
+    now = f.clock.now()
+    if await f.alerts.acknowledge(doc, by=who.sub, now=now):
+        await f.audit.record(center_id=doc["center_id"], action="alert.acknowledge", actor=who.sub,
+                             role=str(who.role), reason="supervision", at=now, alert_id=alert_id,
+                             contact_id=doc.get("contact_id"))  # fmt: skip
+    fresh = await f.alerts.get(alert_id)
+    assert fresh is not None
+    return alert_out(fresh)
+
+
+# ---- follow-up KPIs by interval --------------------------------------------------------------
+
+
+async def followup_kpi_intervals(f: Followup, *, center_id: str, start: datetime, end: datetime,
+                                 step: timedelta) -> Document:  # fmt: skip
+    """The funnel by kind for tasks created in [start, end) (scheduled → attempted → reached
+    / declined / lost), and SLA breaches per interval (the stored breach alerts)."""
+    match = {"center_id": center_id, "created_at": {"$gte": start, "$lt": end},
+             "status": {"$ne": str(Status.CANCELLED)}}  # fmt: skip
+    funnel = {}
+    for kind in FollowupKind:
+        if kind is FollowupKind.CARING_CONTACT:
+            continue
+        sums = await f.tasks.metric_sums({**match, "kind": str(kind)})
+        funnel[str(kind)] = {"scheduled": int(sums.get("tasks", 0)),
+                             "attempted": int(sums.get("attempted_first", 0)),
+                             "reached": int(sums.get("reached", 0)),
+                             "declined": int(sums.get("declined", 0)),
+                             "lost": int(sums.get("missed", 0))}  # fmt: skip
+    breaches = await f.alerts.collection.find(
+        {"center_id": center_id, "type": "hotline.followup.sla-breached.v1",
+         "at": {"$gte": start, "$lt": end}}, {"at": 1},
+    ).to_list(None)  # fmt: skip
+    buckets = interval_starts(start, end, step)
+    counts = dict.fromkeys(buckets, 0)
+    for b in breaches:
+        counts[buckets[bucket_of(b["at"], start, step)]] += 1
+    return {"center_id": center_id, "from": start, "to": end, "interval_seconds": step.total_seconds(),
+            "funnel": funnel,
+            "sla_breaches": [{"start": t, "breached": n} for t, n in counts.items()]}  # fmt: skip

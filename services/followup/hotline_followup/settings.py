@@ -20,6 +20,11 @@ class FollowupSettings(BaseSettings):
     timer_batch: int = Field(default=200, ge=1)
     lease_seconds: float = Field(default=30, gt=0)
     alert_interval_seconds: float = Field(default=2, gt=0)
+    oncall_after_seconds: float = Field(
+        default=120,
+        gt=0,
+        description="an imminent-risk alert nobody acknowledged this long goes to on-call",
+    )
     claim_minutes: float = Field(default=15, gt=0, description="a worker's claim on a task expires")
     caring_interval_seconds: float = Field(default=1.0, gt=0, description="caring-message sender")
     public_url: str | None = Field(

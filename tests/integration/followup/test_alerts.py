@@ -119,3 +119,58 @@ async def test_high_risk_escalation_and_overdue_documentation_alert_at_once_and_
     assert all(
         webhooks.verify(SECRET, r["raw"], r["signature"], now=now_dt) for r in received(receiver)
     )
+
+
+async def test_alert_feed_is_newest_first_acknowledged_once_and_unacknowledged_imminent_goes_on_call(
+    stack: Stack, upstream: EventBus, receiver: Recorder, tmp_path: Path
+) -> None:
+    """The feed holds every alert (no webhook needed); an acknowledgement records who and
+    when; an escalation nobody acknowledged in time reaches the on-call webhook, once; an
+    acknowledged one never does."""
+    import httpx
+
+    from tests.conftest import token_for
+
+    centers_path = centers_file(tmp_path, oncall_webhook_url=f"{receiver.url}/oncall",
+                                alert_webhook_secret=SECRET)  # fmt: skip
+    replica = stack.replica(HOTLINE_CENTERS_FILE=str(centers_path),
+                            HOTLINE_FOLLOWUP_ALERT_INTERVAL_SECONDS="0.2",
+                            HOTLINE_FOLLOWUP_ONCALL_AFTER_SECONDS="1")  # fmt: skip
+    replica.start()
+    await replica.wait_ready()
+    now = datetime.now(UTC).isoformat()
+    acked_first = sample_event("hotline.risk.escalated.v1", id="e-acked", centerid="center-01",
+                               time=now, data=SAMPLE_DATA["hotline.risk.escalated.v1"])  # fmt: skip
+    for event in (acked_first,):
+        await upstream.publish(event)
+    headers = {"Authorization": f"Bearer {token_for('supervisor', ['center-01'], sub='sam')}"}
+    async with httpx.AsyncClient(base_url=replica.url, headers=headers, timeout=10) as client:
+
+        async def feed() -> list[dict[str, Any]]:
+            return (await client.get("/v1/alerts", params={"center_id": "center-01"})).json()[
+                "items"
+            ]
+
+        await wait_until(lambda: _has(feed, "e-acked"), timeout=30, what="the first alert")
+        ack = await client.post("/v1/alerts/e-acked/acknowledge")
+        assert ack.status_code == 200 and ack.json()["acked_by"] == "sam"
+        again = await client.post("/v1/alerts/e-acked/acknowledge",
+                                  headers={"Authorization": f"Bearer {token_for('supervisor', ['center-01'], sub='kim')}"})  # fmt: skip
+        assert again.json()["acked_by"] == "sam"  # the first acknowledgement counts
+        later = datetime.now(UTC).isoformat()
+        await upstream.publish(sample_event("hotline.risk.escalated.v1", id="e-ignored", centerid="center-01",
+                                            time=later, data=SAMPLE_DATA["hotline.risk.escalated.v1"]))  # fmt: skip
+        await wait_until(lambda: [r for r in receiver.accepted() if r["path"] == "/oncall"],
+                         timeout=30, what="the on-call escalation")  # fmt: skip
+        items = [i for i in await feed() if i["id"] in ("e-ignored", "e-acked")]
+        assert [i["id"] for i in items] == ["e-ignored", "e-acked"]  # newest first
+        assert items[0]["imminent"] and items[0]["oncall"] == "sent"
+        assert items[1]["oncall"] == "acknowledged"
+    oncall = [json.loads(r["raw"])["id"] for r in receiver.accepted() if r["path"] == "/oncall"]
+    assert oncall == ["e-ignored"]
+    assert webhooks.verify(SECRET, receiver.accepted()[-1]["raw"],
+                           receiver.accepted()[-1]["headers"][webhooks.HEADER], now=datetime.now(UTC))  # fmt: skip
+
+
+async def _has(feed: Any, alert_id: str) -> bool:
+    return alert_id in {i["id"] for i in await feed()}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -445,3 +446,15 @@ def test_a_missed_agreed_time_is_at_risk_and_breached_again_and_comes_due_again(
     assert fire(agreed, now=T0 + 5 * H, fraction=0.75)[1] == []  # not due before the agreed time
     _, happened = fire(agreed, now=T0 + 10 * H, fraction=0.75)
     assert happened == [Happened.SLA_AT_RISK, Happened.DUE, Happened.SLA_BREACHED]
+
+
+def test_a_supervisor_assigns_a_task_to_a_worker_over_anyones_claim() -> None:
+    from hotline_followup.domain.task import TaskClosed, assign, claim, holder
+
+    held = claim(callback_task(), "ana", now=T0, ttl=timedelta(minutes=15))
+    given = assign(held, "ben", now=T0 + timedelta(minutes=1), ttl=timedelta(minutes=15))
+    assert holder(given, T0 + timedelta(minutes=2)) == "ben"
+    assert given.claim_until == T0 + timedelta(minutes=16)
+    closed = replace(callback_task(), status=Status.COMPLETED)
+    with pytest.raises(TaskClosed):
+        assign(closed, "ben", now=T0, ttl=timedelta(minutes=15))

@@ -1,5 +1,7 @@
-"""Supervisor alerts: queued durably, POSTed to the center's webhook (HMAC-signed) by a
-periodic sender with exponential backoff, so a slow receiver never blocks a consumer."""
+"""Supervisor alerts: stored durably (the supervisors' alert feed, acknowledged there),
+POSTed to the center's webhook (HMAC-signed) by a periodic sender with exponential backoff,
+so a slow receiver never blocks a consumer; an imminent-risk alert nobody acknowledged in
+time goes to the center's on-call webhook too."""
 
 from __future__ import annotations
 
@@ -20,7 +22,12 @@ from pymongo.errors import DuplicateKeyError
 log = structlog.get_logger(__name__)
 
 COLLECTION = "alerts"
-INDEXES = (IndexModel([("status", ASCENDING), ("next_try_at", ASCENDING)]),)
+INDEXES = (
+    IndexModel([("status", ASCENDING), ("next_try_at", ASCENDING)]),
+    IndexModel([("center_id", ASCENDING), ("at", ASCENDING)]),
+    IndexModel([("oncall", ASCENDING), ("at", ASCENDING)]),
+)
+IMMINENT = "hotline.risk.escalated.v1"
 MAX_TRIES = 10
 MAX_BACKOFF = timedelta(minutes=10)
 CLAIM = timedelta(seconds=30)  # a replica sending an alert holds it this long
@@ -32,13 +39,71 @@ class AlertQueue:
         self.centers = centers
 
     async def enqueue(self, event: Envelope, *, now: datetime) -> None:
+        """Store the alert (the feed shows every one) and queue its delivery, if the center
+        has a webhook. Keyed by the event id: stored once, whoever consumes it."""
         center = self.centers.get(event.centerid)
-        if center is None or not center.alert_webhook_url:
+        if center is None:
             return
-        with contextlib.suppress(DuplicateKeyError):  # keyed by the event id: queued once
+        status = "pending" if center.alert_webhook_url else "not-sent"
+        oncall = "waiting" if event.type == IMMINENT else None
+        with contextlib.suppress(DuplicateKeyError):
             await self.collection.insert_one({"_id": event.id, "center_id": center.id, "type": event.type,
-                                              "body": event.model_dump_json(), "status": "pending",
-                                              "tries": 0, "next_try_at": now})  # fmt: skip
+                                              "contact_id": event.subject, "at": event.time,
+                                              "body": event.model_dump_json(), "status": status,
+                                              "tries": 0, "next_try_at": now, "acked_by": None,
+                                              "acked_at": None, "oncall": oncall})  # fmt: skip
+
+    async def recent(self, center_id: str, *, limit: int) -> list[Document]:
+        cursor = self.collection.find({"center_id": center_id}).sort("at", -1).limit(limit)
+        return [doc async for doc in cursor]
+
+    async def get(self, alert_id: str) -> Document | None:
+        return await self.collection.find_one({"_id": alert_id})
+
+    async def acknowledge(self, alert: Document, *, by: str, now: datetime) -> bool:
+        """The first acknowledgement counts; an imminent alert then stops waiting for on-call."""
+        update: Document = {"acked_by": by, "acked_at": now}
+        if alert.get("oncall") == "waiting":
+            update["oncall"] = "acknowledged"
+        result = await self.collection.update_one({"_id": alert["_id"], "acked_at": None},
+                                                  {"$set": update})  # fmt: skip
+        return result.modified_count == 1
+
+    async def escalate_unacknowledged(self, client: httpx.AsyncClient, *, now: datetime,
+                                      after: timedelta, limit: int = 50) -> int:  # fmt: skip
+        """Imminent-risk alerts nobody acknowledged within `after`: to the on-call webhook,
+        once (a conditional write takes each; a failed POST is tried again next round)."""
+        due = self.collection.find({"oncall": "waiting", "at": {"$lte": now - after}}).limit(limit)
+        sent = 0
+        for alert in [a async for a in due]:
+            center = self.centers.get(alert["center_id"])
+            if (
+                center is None
+                or not center.oncall_webhook_url
+                or center.alert_webhook_secret is None
+            ):
+                await self.collection.update_one({"_id": alert["_id"], "oncall": "waiting"},
+                                                 {"$set": {"oncall": "no-oncall"}})  # fmt: skip
+                continue
+            taken = await self.collection.update_one({"_id": alert["_id"], "oncall": "waiting"},
+                                                     {"$set": {"oncall": "sending"}})  # fmt: skip
+            if taken.modified_count != 1:
+                continue  # acknowledged meanwhile, or another replica has it
+            body = alert["body"].encode()
+            secret = center.alert_webhook_secret.get_secret_value()
+            headers = {"Content-Type": "application/cloudevents+json", "X-Hotline-Escalation": "on-call",
+                       webhooks.HEADER: webhooks.sign(secret, body, int(time.time()))}  # fmt: skip
+            try:
+                ok = (
+                    await client.post(center.oncall_webhook_url, content=body, headers=headers)
+                ).is_success
+            except httpx.HTTPError:
+                ok = False
+            await self.collection.update_one({"_id": alert["_id"], "oncall": "sending"},
+                                             {"$set": {"oncall": "sent" if ok else "waiting",
+                                                       "oncall_at": now if ok else None}})  # fmt: skip
+            sent += ok
+        return sent
 
     async def send_due(self, client: httpx.AsyncClient, *, now: datetime, limit: int = 50) -> int:
         sent = 0

@@ -222,6 +222,13 @@ def release(task: Task, worker: str, *, now: datetime, supervisor: bool = False)
     return replace(task, claimed_by=None, claim_until=None)
 
 
+def assign(task: Task, worker: str, *, now: datetime, ttl: timedelta) -> Task:
+    """A supervisor hands the task to a worker (whoever held it): claimed for them for `ttl`."""
+    if task.terminal:
+        raise TaskClosed(f"task is {task.status}")
+    return replace(task, claimed_by=worker, claim_until=now + ttl)
+
+
 def check_not_claimed_by_other(task: Task, worker: str, *, now: datetime) -> None:
     current = holder(task, now)
     if current is not None and current != worker:

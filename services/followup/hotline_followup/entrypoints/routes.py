@@ -9,11 +9,13 @@ from hotline_shared import twilio as signatures
 from hotline_shared.auth import Principal, Role, TokenVerifier, bearer
 from hotline_shared.centers import Center
 from hotline_shared.events import AttemptOutcome, RiskLevel
+from hotline_shared.intervals import Interval, checked_window
 from hotline_shared.problems import Problem
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool
 
 from hotline_followup import caring
 from hotline_followup import service_layer as svc
+from hotline_followup.domain.task import Sla as SlaState
 from hotline_followup.domain.task import Status
 from hotline_followup.service_layer import Followup
 
@@ -50,6 +52,12 @@ class ScheduleCall(BaseModel):
     at: AwareDatetime = Field(description="the agreed time, with its offset (e.g. -08:00)")
 
 
+class AssignTask(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    worker: str = Field(pattern=r"^[A-Za-z0-9._@-]{1,64}$", description="the worker's user id")
+
+
 class AttemptCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -74,13 +82,15 @@ def build_router(get: Callable[[], Followup], verifier: TokenVerifier) -> APIRou
         cursor: Annotated[str | None, Query(max_length=500)] = None,
         limit: Limit = 100,
         contact_id: Annotated[list[str] | None, Query(max_length=50)] = None,
+        sla_state: SlaState | None = None,
     ) -> dict[str, Any]:
         """The center's follow-up tasks by due time; `contact_id` (repeatable) narrows them to
         those contacts (a caller's history)."""
         who.require_center(center_id)
         return await svc.work_queue(get(), center_id=center_id, status=str(status) if status else None,
                                     due_before=due_before, cursor=cursor, limit=limit,
-                                    contact_ids=contact_id or ())  # fmt: skip
+                                    contact_ids=contact_id or (),
+                                    sla_state=str(sla_state) if sla_state else None)  # fmt: skip
 
     @router.get("/followups/{followup_id}")
     async def read(followup_id: str, who: Worker) -> dict[str, Any]:
@@ -113,6 +123,41 @@ def build_router(get: Callable[[], Followup], verifier: TokenVerifier) -> APIRou
     async def release(followup_id: str, who: Worker) -> dict[str, Any]:
         """Give the task back to the queue (its holder, or a supervisor)."""
         return svc.task_out(await svc.claim_task(get(), followup_id, who, take=False))
+
+    @router.post("/followups/{followup_id}/assign")
+    async def assign(followup_id: str, body: AssignTask, who: Supervisor) -> dict[str, Any]:
+        """Give the task to a worker (it shows claimed by them); audited."""
+        return svc.task_out(await svc.assign_task(get(), followup_id, body.worker, who))
+
+    @router.get("/alerts")
+    async def alerts(
+        who: Supervisor,
+        center_id: Annotated[str, Query(min_length=1)],
+        limit: Limit = 100,
+    ) -> dict[str, Any]:
+        """The supervisors' alert feed, newest first: high and imminent risk, documentation
+        overdue, SLA at risk, breached and missed, break-glass, PHI-read bursts."""
+        who.require_center(center_id)
+        return {"items": await svc.recent_alerts(get(), center_id, limit), "next_cursor": None}
+
+    @router.post("/alerts/{alert_id}/acknowledge")
+    async def acknowledge(alert_id: str, who: Supervisor) -> dict[str, Any]:
+        """Who and when (the first acknowledgement counts); audited."""
+        return await svc.acknowledge_alert(get(), alert_id, who)
+
+    @router.get("/kpis/followups")
+    async def followup_kpis(
+        who: Supervisor,
+        center_id: Annotated[str, Query(min_length=1)],
+        start: Annotated[AwareDatetime, Query(alias="from")],
+        end: Annotated[AwareDatetime, Query(alias="to")],
+        interval: Interval = Interval.DAY,
+    ) -> dict[str, Any]:
+        """The follow-up funnel by kind and SLA breaches per interval, from stored facts."""
+        who.require_center(center_id)
+        checked_window(start, end, interval.step)
+        return await svc.followup_kpi_intervals(get(), center_id=center_id, start=start, end=end,
+                                                step=interval.step)  # fmt: skip
 
     @router.post("/followups/{followup_id}/schedule")
     async def schedule(followup_id: str, body: ScheduleCall, who: Worker) -> dict[str, Any]:

@@ -5,10 +5,12 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Header, Query
 from hotline_shared.auth import Principal, Role, TokenVerifier, bearer
 from hotline_shared.events import EscalationReason, RiskLevel
+from hotline_shared.intervals import Interval, checked_window
 from hotline_shared.problems import Problem
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool
 
@@ -272,6 +274,34 @@ def build_router(get_intake: Callable[[], Intake], verifier: TokenVerifier) -> A
         return await svc.operations_kpis(
             get_intake(), center_id=center_id, since=since, until=until
         )
+
+    @router.get("/kpis/operations/intervals")
+    async def kpi_intervals(
+        who: Supervisor,
+        center_id: Annotated[str, Query(min_length=1)],
+        start: Annotated[AwareDatetime, Query(alias="from")],
+        end: Annotated[AwareDatetime, Query(alias="to")],
+        interval: Interval = Interval.MINUTES_15,
+    ) -> dict[str, Any]:
+        """Offered, answered, abandoned, answer rate, ASA and service level per interval
+        (contacts by the time they queued), and the risk mix of the window's screens."""
+        who.require_center(center_id)
+        checked_window(start, end, interval.step)
+        return await svc.kpi_intervals(get_intake(), center_id=center_id, start=start, end=end,
+                                       step=interval.step)  # fmt: skip
+
+    @router.get("/kpis/live")
+    async def live(
+        who: Supervisor, center_id: Annotated[str, Query(min_length=1)]
+    ) -> dict[str, Any]:
+        """The operations board now: waiting, longest wait, counselors on contacts, and
+        today's KPIs (since midnight in the center's time zone)."""
+        who.require_center(center_id)
+        center = get_intake().centers.get(center_id)
+        zone = ZoneInfo(center.timezone if center else "UTC")
+        local = get_intake().clock.now().astimezone(zone)
+        day_start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        return await svc.live_board(get_intake(), center_id=center_id, day_start=day_start)
 
     return router
 

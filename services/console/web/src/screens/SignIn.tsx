@@ -28,7 +28,7 @@ export function SignIn({ onSignedIn }: { onSignedIn: () => Promise<void> }) {
         sub,
         role,
         center_id: center,
-        agent_ids: agentId ? [agentId] : [],
+        agent_ids: agentId.split(/[\s,]+/).filter(Boolean),
       });
       await onSignedIn();
     } catch (e) {
@@ -70,7 +70,7 @@ export function SignIn({ onSignedIn }: { onSignedIn: () => Promise<void> }) {
             </select>
           </label>
           <label>
-            Telephony agent id (optional)
+            Telephony agent ids (optional, comma-separated)
             <input name="agent_id" value={agentId} onChange={(e) => setAgentId(e.target.value)} />
           </label>
           <button type="submit">Sign in</button>
