@@ -40,7 +40,9 @@ class Stack:
         prefix = unique("b")
         self.env = {"HOTLINE_KAFKA_TOPIC_PREFIX": f"{prefix}.",
                     "HOTLINE_MONGODB_DATABASE_PREFIX": f"{prefix}_",
-                    "HOTLINE_DEV_LOGIN": "1"}  # fmt: skip
+                    "HOTLINE_DEV_LOGIN": "1",
+                    # hours become seconds: follow-ups come due and breach within the test
+                    "HOTLINE_FOLLOWUP_POLICY_PROFILE": "demo"}  # fmt: skip
         self.intake = ServiceProcess("intake", self.env, log_dir)
         self.sessions = ServiceProcess("sessions", self.env, log_dir)
         self.followup = ServiceProcess("followup", self.env, log_dir)

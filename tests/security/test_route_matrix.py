@@ -76,6 +76,10 @@ TABLE: dict[str, dict[str, Route]] = {
             CLINICIAN, {"warning_signs": ["x"]}, headers={"If-Match": "0"}, repeat_ok=(409,)),
         "POST /v1/sessions/{session_id}/close": Route(CLINICIAN, {}, repeat_ok=(409,)),
         "POST /v1/sessions/{session_id}/addenda": Route(CLINICIAN, {"text": "called back"}),
+        "PUT /v1/sessions/{session_id}/review": Route(SUPERVISOR, {"scores": {
+            "safety": 4, "exploring": 4, "de_escalation": 3, "rapport": 5, "problem_solving": 4,
+            "follow_up": 4}, "comments": "clear safety plan"}),
+        "GET /v1/qa/sample": Route(SUPERVISOR, query={"center_id": "center-01", "week": "2026-W48"}),
     },
     "followup": {
         "GET /v1/followups": Route(WORKER, query={"center_id": "center-01"}),

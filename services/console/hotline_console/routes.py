@@ -2,7 +2,9 @@
 history, and the proxy to the three services. Every unsafe request must come from our own
 origin and echo the sign-in's CSRF token."""
 
+import csv
 import hmac
+import io
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -162,11 +164,41 @@ def build_router(get: Callable[[], Console]) -> APIRouter:
         audited by the service that holds it."""
         return await caller_history(get(), session, contact_id)
 
+    @router.get("/bff/export/kpis.csv", tags=["console"])
+    async def export_kpis(session: SignedIn, request: Request) -> Response:
+        """The contact KPIs per interval, as the KPI API gives them (no PHI), for a spreadsheet."""
+        page = await get().upstreams.json("intake", "v1/kpis/operations/intervals", token=session.token,
+                                          params=list(request.query_params.multi_items()))  # fmt: skip
+        return _csv("kpis.csv", KPI_COLUMNS, page["intervals"])
+
+    @router.get("/bff/export/followups.csv", tags=["console"])
+    async def export_followups(session: SignedIn, request: Request) -> Response:
+        """Follow-up outcomes by kind for the interval (scheduled, attempted, reached,
+        declined, lost): counts only, no PHI."""
+        page = await get().upstreams.json("followup", "v1/kpis/followups", token=session.token,
+                                          params=list(request.query_params.multi_items()))  # fmt: skip
+        rows = [{"kind": kind, **counts} for kind, counts in page["funnel"].items()]
+        return _csv("followups.csv", FUNNEL_COLUMNS, rows)
+
     @router.api_route("/api/{service}/{path:path}", methods=["GET", *UNSAFE], tags=["console"])
     async def proxy(service: str, path: str, request: Request, session: SignedIn) -> Response:
         return await get().upstreams.forward(request, service, path, token=session.token)
 
     return router
+
+
+KPI_COLUMNS = ("start", "offered", "answered", "abandoned", "short_abandoned", "answer_rate",
+               "abandonment_rate", "average_speed_to_answer_seconds", "service_level")  # fmt: skip
+FUNNEL_COLUMNS = ("kind", "scheduled", "attempted", "reached", "declined", "lost")
+
+
+def _csv(name: str, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> Response:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: ("" if r.get(k) is None else r[k]) for k in columns} for r in rows)
+    return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})  # fmt: skip
 
 
 async def _start_session(console: Console, token: str, response: Response) -> Response:

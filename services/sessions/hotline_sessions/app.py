@@ -71,7 +71,10 @@ def build_app(runtime: Runtime | None = None, settings: SessionsSettings | None 
     return create_app(
         runtime,
         title="hotline sessions",
-        routers=[routes.build_router(sessions, runtime.verifier)],
+        routers=[
+            routes.build_router(sessions, runtime.verifier),
+            routes.build_qa_router(sessions, runtime.verifier),
+        ],
         startup=startup,
         shutdown=shutdown,
         periodic=[

@@ -42,6 +42,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from hotline_sessions.adapters.risk_feed import RiskFactsLag, RiskFeed
 from hotline_sessions.adapters.store import ContactFacts, SessionStore
+from hotline_sessions.domain.quality import Rubric, sample, week_bounds
 from hotline_sessions.domain.session import (
     CaringChannel,
     Disposition,
@@ -318,6 +319,7 @@ async def read_session(s: Sessions, session_id: str, who: Principal) -> Document
         "safety_plan_version": plan["version"] if plan else 0,
         "safety_plan": read_version(s, session_id, "safety-plan", plan),
         "close": close_out(doc.get("close")),
+        "review": review_out(s, session_id, doc.get("review")),
         "addenda": [{k: a[k] for k in ("author", "at", "text_sha256", "signature")} for a in doc.get("addenda", [])],
     }  # fmt: skip
 
@@ -485,3 +487,51 @@ async def add_addendum(s: Sessions, session_id: str, text: str, who: Principal) 
     doc = await session_for(s, session_id, who)
     await audit(s, who, doc, "addendum.write")
     return {k: entry[k] for k in ("author", "at", "text_sha256", "signature")}
+
+
+# ---- quality assurance -----------------------------------------------------------------------
+
+
+async def qa_sample(s: Sessions, *, center_id: str, week: str, size: int) -> list[Document]:
+    """The week's sample: up to `size` closed sessions per counselor, the same for everyone
+    who asks (seeded by center and week)."""
+    start, end = week_bounds(week)
+    closed = await s.store.closed_between(center_id, start, end)
+    by_id = {d["_id"]: d for d in closed}
+    pairs = [(d.get("counselor_id") or d["close"].get("closed_by", "?"), d["_id"]) for d in closed]
+    drawn = sample(pairs, size=size, seed=f"{center_id}:{week}")
+    return [
+        {"counselor": counselor, "session_id": sid, "contact_id": by_id[sid]["contact_id"],
+         "closed_at": by_id[sid]["close"].get("closed_at"),
+         "disposition": by_id[sid]["close"].get("disposition"),
+         "reviewed": bool(by_id[sid].get("review"))}
+        for counselor, ids in drawn.items() for sid in ids
+    ]  # fmt: skip
+
+
+async def review_session(s: Sessions, session_id: str, rubric: Rubric, comments: str,
+                         who: Principal) -> Document:  # fmt: skip
+    """A supervisor's review (scores per step, comments encrypted); the counselor sees it
+    with the session; audited."""
+    doc = await session_for(s, session_id, who)
+    if doc["status"] != str(Status.CLOSED):
+        raise Problem(409, "Session is open", detail="review a closed session", field="session_id")
+    now = s.clock.now()
+    sealed = s.keyring.encrypt(f"center:{doc['center_id']}", comments,
+                               context=f"session:{session_id}:review")  # fmt: skip
+    review = {"scores": rubric.model_dump(), "comments": sealed, "by": who.sub, "at": now}
+    await s.store.set_review(session_id, review)
+    await audit(s, who, doc, "session.review", reason="quality-assurance")
+    return {"scores": review["scores"], "comments": comments, "by": who.sub, "at": now}
+
+
+def review_out(s: Sessions, session_id: str, review: Document | None) -> Document | None:
+    if not review:
+        return None
+    comments = s.keyring.decrypt(review["comments"], context=f"session:{session_id}:review")
+    return {
+        "scores": review["scores"],
+        "comments": comments,
+        "by": review["by"],
+        "at": review["at"],
+    }

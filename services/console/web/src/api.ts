@@ -60,7 +60,8 @@ export async function request<T>(
   return parsed as T;
 }
 
-export const get = <T>(path: string) => request<T>("GET", path);
+export const get = <T>(path: string, headers?: Record<string, string>) =>
+  request<T>("GET", path, undefined, headers);
 export const post = <T>(path: string, body?: unknown, headers?: Record<string, string>) =>
   request<T>("POST", path, body ?? {}, headers);
 export const put = <T>(path: string, body: unknown, headers?: Record<string, string>) =>
@@ -118,6 +119,7 @@ export interface Session {
   safety_plan_version: number;
   safety_plan: Record<string, unknown> | null;
   close: Record<string, unknown> | null;
+  review?: { scores: Record<string, number>; comments: string; by: string; at: string } | null;
 }
 
 export interface History {
@@ -126,3 +128,60 @@ export interface History {
   last_safety_plan: { session_id: string | null; opened_at?: string; safety_plan: Record<string, string[] | string> | null };
   open_followups: { id: string; kind: string; status: string; due_at: string }[];
 }
+
+export interface OperationsKpis {
+  offered: number;
+  answered: number;
+  abandoned: number;
+  answer_rate: number | null;
+  abandonment_rate: number | null;
+  average_speed_to_answer_seconds: number | null;
+  service_level: number | null;
+  service_level_threshold_seconds: number;
+}
+
+export interface LiveBoard {
+  at: string;
+  waiting: number;
+  longest_waiting_seconds: number | null;
+  counselors_on_contacts: number;
+  today: OperationsKpis;
+}
+
+export interface IntervalKpis {
+  start: string;
+  offered: number;
+  answered: number;
+  abandoned: number;
+  answer_rate: number | null;
+  service_level: number | null;
+  average_speed_to_answer_seconds: number | null;
+}
+
+export interface Alert {
+  id: string;
+  type: string;
+  contact_id: string | null;
+  at: string;
+  imminent: boolean;
+  detail: Record<string, string>;
+  acked_by: string | null;
+  acked_at: string | null;
+  oncall: string | null;
+}
+
+export interface Task {
+  id: string;
+  contact_id: string;
+  center_id: string;
+  kind: string;
+  status: string;
+  due_at: string;
+  sla_state: string;
+  attempts: number;
+  max_attempts: number | null;
+  claimed_by: string | null;
+  claim_until: string | null;
+}
+
+export type Funnel = Record<string, { scheduled: number; attempted: number; reached: number; declined: number; lost: number }>;

@@ -10,6 +10,10 @@ export interface Shortcut {
 export const SHORTCUTS: Shortcut[] = [
   { keys: "?", label: "Show or hide this list" },
   { keys: "Alt+C", label: "My contacts" },
+  { keys: "Alt+F", label: "Follow-ups: the work queue" },
+  { keys: "Alt+O", label: "Operations: live board, alerts, charts (supervisors)" },
+  { keys: "Alt+B", label: "SLA board (supervisors)" },
+  { keys: "Alt+A", label: "Acknowledge the newest alert (Operations)" },
   { keys: "j / k, Enter", label: "Move through my contacts, open one" },
   { keys: "Alt+1", label: "Screen (C-SSRS)" },
   { keys: "y / n", label: "Answer the current screening question" },

@@ -58,6 +58,18 @@ class SessionStore:
         cursor = self.sessions.find(query, NO_OUTBOX).sort("opened_at", -1).limit(limit)
         return [doc async for doc in cursor]
 
+    async def closed_between(
+        self, center_id: str, start: datetime, end: datetime
+    ) -> list[Document]:
+        query = {"center_id": center_id, "status": str(Status.CLOSED),
+                 "close.closed_at": {"$gte": start, "$lt": end}}  # fmt: skip
+        return [d async for d in self.sessions.find(query, {"counselor_id": 1, "contact_id": 1,
+                                                            "close": 1, "review": 1})]  # fmt: skip
+
+    async def set_review(self, session_id: str, review: Document) -> bool:
+        result = await self.sessions.update_one({"_id": session_id}, {"$set": {"review": review}})
+        return result.matched_count == 1
+
     async def open_count(self, contact_id: str) -> int:
         return await self.sessions.count_documents(
             {"contact_id": contact_id, "status": str(Status.OPEN)}

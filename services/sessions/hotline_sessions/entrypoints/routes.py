@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from hotline_sessions import service_layer as svc
 from hotline_sessions.domain.documentation import MAX_NOTES_BYTES, Notes, SafetyPlan
+from hotline_sessions.domain.quality import Rubric
 from hotline_sessions.domain.session import CaringChannel, Disposition
 from hotline_sessions.service_layer import Sessions
 
@@ -31,6 +32,13 @@ class SessionClose(BaseModel):
         max_length=2_000,
         description="why a supervisor closes below the assessed risk (required then)",
     )
+
+
+class ReviewCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    scores: Rubric
+    comments: str = Field(default="", max_length=4_000)
 
 
 class AddendumCreate(BaseModel):
@@ -55,6 +63,7 @@ def base_version(if_match: str | None) -> int:
 def build_router(get: Callable[[], Sessions], verifier: TokenVerifier) -> APIRouter:
     router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
     Clinician = Annotated[Principal, Depends(bearer(verifier, Role.COUNSELOR, Role.SUPERVISOR))]
+    Supervisor = Annotated[Principal, Depends(bearer(verifier, Role.SUPERVISOR, Role.ADMIN))]
     IfMatch = Annotated[str | None, Header()]
 
     @router.get("")
@@ -110,6 +119,40 @@ def build_router(get: Callable[[], Sessions], verifier: TokenVerifier) -> APIRou
     @router.post("/{session_id}/addenda", status_code=201)
     async def addendum(session_id: str, body: AddendumCreate, who: Clinician) -> dict[str, Any]:
         return await svc.add_addendum(get(), session_id, body.text, who)
+
+    @router.put("/{session_id}/review")
+    async def review(session_id: str, body: ReviewCreate, who: Supervisor) -> dict[str, Any]:
+        """A supervisor's quality review of a closed session; the counselor sees it."""
+        result = await svc.review_session(get(), session_id, body.scores, body.comments, who)
+        return {"id": session_id, "review": result}
+
+    return router
+
+
+def build_qa_router(get: Callable[[], Sessions], verifier: TokenVerifier) -> APIRouter:
+    router = APIRouter(prefix="/v1/qa", tags=["quality"])
+    Supervisor = Annotated[Principal, Depends(bearer(verifier, Role.SUPERVISOR, Role.ADMIN))]
+
+    @router.get("/sample")
+    async def qa_sample(
+        who: Supervisor,
+        center_id: Annotated[str, Query(min_length=1)],
+        week: Annotated[
+            str,
+            Query(
+                pattern=r"^\d{4}-W(0[1-9]|[1-4]\d|5[0-3])$", description="ISO week, e.g. 2026-W48"
+            ),
+        ],
+        size: Annotated[int, Query(ge=1, le=50)] = 3,
+    ) -> dict[str, Any]:
+        """The week's random sample of each counselor's closed sessions (the same for everyone
+        who asks)."""
+        who.require_center(center_id)
+        try:
+            items = await svc.qa_sample(get(), center_id=center_id, week=week, size=size)
+        except ValueError as exc:
+            raise Problem(422, "No such week", field="week", detail=str(exc)) from exc
+        return {"items": items, "next_cursor": None}
 
     return router
 

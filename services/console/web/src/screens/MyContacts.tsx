@@ -15,7 +15,7 @@ export function MyContacts({ me, tick }: { me: Me; tick: FeedTick }) {
     );
     setItems(pages.flatMap((p) => p.items));
   }, [me.centers]);
-  const contactChanged = tick.last?.type.startsWith("hotline.contact.") ? tick.count : -1;
+  const contactChanged = tick.kinds.contact ?? 0;
   useEffect(() => {
     void load();
   }, [load, tick.resync, contactChanged]);

@@ -38,9 +38,9 @@ export function ContactScreen({ me, contactId, tick }: { me: Me; contactId: stri
     void loadContact();
     void loadSession();
   }, [loadContact, loadSession]);
-  const concernsMe = tick.last?.subject === contactId ? tick.count : -1;
+  const concernsMe = tick.subjects[contactId] ?? 0;
   useEffect(() => {
-    if (concernsMe < 0) return;
+    if (concernsMe === 0) return;
     void loadContact();
     void loadSession();
   }, [concernsMe, loadContact, loadSession]);
@@ -171,7 +171,16 @@ function Documents({ me, contact, session, headings, onClosed }: {
       <section className="card" data-section="close">
         {headings("close", "Close the session", "Alt+4")}
         {closed ? (
-          <p data-testid="closed">This session is closed{session.close ? ` (${label(String(session.close.disposition))})` : ""}.</p>
+          <>
+            <p data-testid="closed">This session is closed{session.close ? ` (${label(String(session.close.disposition))})` : ""}.</p>
+            {session.review && (
+              <div className="review" data-testid="my-review">
+                <h3>Quality review by {session.review.by}</h3>
+                <p>{Object.entries(session.review.scores).map(([step, n]) => `${label(step)} ${n}/5`).join(" · ")}</p>
+                {session.review.comments && <p>{session.review.comments}</p>}
+              </div>
+            )}
+          </>
         ) : (
           <CloseForm me={me} contact={contact} sessionId={session.id} beforeClose={flushAll} onClosed={onClosed} />
         )}
