@@ -151,6 +151,8 @@ def test_a_claim_shows_to_a_second_worker_and_a_documented_call_completes_the_ta
     screenshot(first, "call-view")
     first.get_by_role("button", name="Record the call").click()
     expect(first.get_by_test_id("task-status")).to_have_text("completed", timeout=15_000)
+    expect(first.get_by_test_id("attempts")).to_contain_text("reached")
+    expect(first.get_by_test_id("attempts")).to_contain_text("wes")
     task = stack.api(stack.followup, f"/v1/followups/{task_id}")
     assert task["status"] == "completed"
     first_context.close()
@@ -205,6 +207,19 @@ def test_the_charts_draw_the_kpi_apis_numbers_and_the_csv_equals_them(
             same = row[key] == "" if value is None else float(row[key]) == float(value)
             assert same, (key, row, interval)
         assert datetime.fromisoformat(row["start"]) == datetime.fromisoformat(interval["start"])
+    month = query.replace("interval=15m", "interval=1d")
+    funnel = page.evaluate(
+        "async (q) => (await fetch(`/api/followup/v1/kpis/followups?${q}`)).json()", month
+    )
+    outcomes = page.evaluate(
+        "async (q) => (await fetch(`/bff/export/followups.csv?${q}`)).text()", month
+    )
+    by_kind = {
+        r.pop("kind"): {k: int(v) for k, v in r.items()}
+        for r in csv.DictReader(io.StringIO(outcomes))
+    }
+    assert by_kind == funnel["funnel"]
+    assert sum(k["scheduled"] for k in by_kind.values()) >= 1
     context.close()
 
 

@@ -439,6 +439,8 @@ def task_out(doc: Document) -> Document:
         "policy_version": doc["policy_version"], "created_at": doc["created_at"],
         "first_attempt_at": doc.get("first_attempt_at"),
         "claimed_by": doc.get("claimed_by"), "claim_until": doc.get("claim_until"),
+        "attempt_log": [{k: a.get(k) for k in ("n", "outcome", "at", "by")}
+                        for a in doc.get("attempt_log", [])],
     }  # fmt: skip
 
 

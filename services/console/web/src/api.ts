@@ -182,6 +182,7 @@ export interface Task {
   max_attempts: number | null;
   claimed_by: string | null;
   claim_until: string | null;
+  attempt_log?: { n: number; outcome: string; at: string; by: string | null }[];
 }
 
 export type Funnel = Record<string, { scheduled: number; attempted: number; reached: number; declined: number; lost: number }>;

@@ -39,6 +39,13 @@ export function CallView({ me, followupId, tick }: { me: Me; followupId: string;
         <div><dt>Attempts</dt><dd>{task.attempts}{task.max_attempts ? ` of ${task.max_attempts}` : ""}</dd></div>
         <div><dt>Claimed by</dt><dd>{task.claimed_by ?? "nobody"}</dd></div>
       </dl>
+      {task.attempt_log && task.attempt_log.length > 0 && (
+        <ol className="attempts" aria-label="Attempts" data-testid="attempts">
+          {task.attempt_log.map((a) => (
+            <li key={a.n}>{label(a.outcome)} · {time(a.at)}{a.by ? ` · ${a.by}` : ""}</li>
+          ))}
+        </ol>
+      )}
       {!closed && !mine && (
         <button type="button" onClick={() => void post(`/api/followup/v1/followups/${task.id}/claim`).then(load, (e) => setError(String(e)))}>
           Claim this call

@@ -3,8 +3,8 @@ import { ApiError, get, post, type Me, type Task } from "../../api";
 import type { FeedTick } from "../../App";
 import { label, time } from "../../format";
 import { go } from "../../router";
+import { KindFilter } from "./KindFilter";
 
-const KINDS = ["", "callback", "safety-follow-up", "follow-up", "check-in", "ems-confirmation"];
 const SLA_ORDER: Record<string, number> = { breached: 0, "at-risk": 1, "on-track": 2 };
 const KIND_RISK: Record<string, number> = { "ems-confirmation": 0, "safety-follow-up": 1, callback: 2, "check-in": 3, "follow-up": 4 };
 
@@ -39,12 +39,7 @@ export function WorkQueue({ me, tick }: { me: Me; tick: FeedTick }) {
   return (
     <section aria-labelledby="queue-title">
       <h1 id="queue-title">Follow-ups</h1>
-      <label className="inline">
-        Kind
-        <select value={kind} onChange={(e) => setKind(e.target.value)}>
-          {KINDS.map((k) => <option key={k} value={k}>{k ? label(k) : "All kinds"}</option>)}
-        </select>
-      </label>
+      <KindFilter kind={kind} onChange={setKind} />
       {error && <p role="alert" className="error">{error}</p>}
       {tasks === null ? <p>Loading…</p> : tasks.length === 0 ? <p>Nothing due.</p> : (
         <table data-testid="work-queue">

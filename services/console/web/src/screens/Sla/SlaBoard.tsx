@@ -3,9 +3,9 @@ import { ApiError, get, post, type Me, type Task } from "../../api";
 import type { FeedTick } from "../../App";
 import { label, time } from "../../format";
 import { go } from "../../router";
+import { KindFilter } from "../Followups/KindFilter";
 
-const STATES = ["breached", "at-risk", "on-track"] as const;
-const KINDS = ["", "callback", "safety-follow-up", "follow-up", "check-in", "ems-confirmation"];
+const STATES = ["breached", "at-risk", "on-track", "missed"] as const;
 
 /** Follow-up tasks by SLA state, oldest breach first; drill down; hand a task to a worker. */
 export default function SlaBoard({ me, tick }: { me: Me; tick: FeedTick }) {
@@ -15,11 +15,14 @@ export default function SlaBoard({ me, tick }: { me: Me; tick: FeedTick }) {
   const [tasks, setTasks] = useState<Task[] | null>(null);
   const [counts, setCounts] = useState<Record<string, number>>({});
   const load = useCallback(async () => {
+    // missed: attempts exhausted (a status, not an SLA state); the others: open tasks by SLA state
     const open = (t: Task) => !["completed", "missed", "cancelled"].includes(t.status);
-    const page = await get<{ items: Task[] }>(`/api/followup/v1/followups?center_id=${center}&sla_state=${state}&limit=200`);
-    setTasks(page.items.filter(open).filter((t) => !kind || t.kind === kind).sort((a, b) => a.due_at.localeCompare(b.due_at)));
-    const summary = await get<{ counts: Record<string, number> }>(`/api/followup/v1/sla/summary?center_id=${center}`);
-    setCounts(summary.counts);
+    const filter = state === "missed" ? "status=missed" : `sla_state=${state}`;
+    const page = await get<{ items: Task[] }>(`/api/followup/v1/followups?center_id=${center}&${filter}&limit=200`);
+    const shown = state === "missed" ? page.items : page.items.filter(open);
+    setTasks(shown.filter((t) => !kind || t.kind === kind).sort((a, b) => a.due_at.localeCompare(b.due_at)));
+    const summary = await get<{ counts: Record<string, number>; lost_to_follow_up: number }>(`/api/followup/v1/sla/summary?center_id=${center}`);
+    setCounts({ ...summary.counts, missed: summary.lost_to_follow_up });
   }, [center, state, kind]);
   const followupTick = tick.kinds.followup ?? 0;
   useEffect(() => {
@@ -35,12 +38,7 @@ export default function SlaBoard({ me, tick }: { me: Me; tick: FeedTick }) {
             {label(s)} ({counts[s] ?? 0})
           </button>
         ))}
-        <label className="inline">
-          Kind
-          <select value={kind} onChange={(e) => setKind(e.target.value)}>
-            {KINDS.map((k) => <option key={k} value={k}>{k ? label(k) : "All kinds"}</option>)}
-          </select>
-        </label>
+        <KindFilter kind={kind} onChange={setKind} />
       </div>
       {tasks === null ? <p>Loading…</p> : tasks.length === 0 ? <p>No {label(state)} tasks.</p> : (
         <table data-testid="sla-tasks">
