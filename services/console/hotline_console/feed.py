@@ -11,7 +11,7 @@ import contextlib
 import json
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -149,23 +149,33 @@ class Feed:
         return [e for e in self.ring if e.seq > after]
 
     async def stream(self, principal: Principal, *, last_event_id: str | None,
-                     known: Iterable[str], heartbeat: float = 15.0) -> AsyncIterator[str]:  # fmt: skip
-        """Server-Sent Events for one browser."""
-        watcher = Watcher(principal, mine=set(known))
+                     known: Callable[[], Awaitable[Iterable[str]]],
+                     alive: Callable[[], Awaitable[bool]],
+                     heartbeat: float = 15.0) -> AsyncIterator[str]:  # fmt: skip
+        """Server-Sent Events for one browser. The watcher is registered before anything is
+        awaited, so nothing published meanwhile is missed; `known` then adds the user's
+        contacts; `alive` is asked at every heartbeat (a signed-out or expired sign-in
+        ends the stream)."""
+        watcher = Watcher(principal)
         self.watchers.add(watcher)
         try:
+            watcher.mine.update(await known())
             yield "retry: 1000\n\n"
+            replayed = 0  # events up to this one were sent from the ring (and may be queued too)
             missed = self.since(last_event_id)
             if missed is None:
                 yield _frame("resync", {"boot": self.boot}, event_id=f"{self.boot}.{self._seq}")
-            else:
+            elif last_event_id:
+                replayed = self._seq
                 for old in missed:
-                    if watcher.concerns(old):
+                    if old.seq <= replayed and watcher.concerns(old):
                         yield _frame("hotline", old.envelope, event_id=self.event_id(old))
             while True:
                 try:
                     event = await asyncio.wait_for(watcher.queue.get(), timeout=heartbeat)
                 except TimeoutError:
+                    if not await alive():
+                        return
                     yield ": keep-alive\n\n"
                     continue
                 if event is None:
@@ -176,6 +186,8 @@ class Feed:
                     watcher.lost = False
                     yield _frame("resync", {"boot": self.boot}, event_id=self.event_id(event))
                     continue
+                if event.seq <= replayed:
+                    continue  # replayed above already
                 yield _frame("hotline", event.envelope, event_id=self.event_id(event))
         finally:
             self.watchers.discard(watcher)

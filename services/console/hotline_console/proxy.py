@@ -4,6 +4,7 @@ bearer token (which never reaches the browser)."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 from fastapi import Request, Response
@@ -22,8 +23,12 @@ class Upstreams:
         self.http = http
 
     def url(self, service: str, path: str) -> str:
+        """Only the services' own /v1 API: no dot segments (encoded or not) that would climb
+        out of it, to /metrics, /docs or the providers' webhooks."""
         base = self.urls.get(service)
-        if base is None or not path.startswith("v1/") or path.startswith(NOT_PROXIED):
+        segments = unquote(path).replace("\\", "/").split("/")
+        climbs = any(segment in (".", "..") for segment in segments) or "%" in unquote(path)
+        if base is None or climbs or not path.startswith("v1/") or path.startswith(NOT_PROXIED):
             raise Problem(404, "Not found", field="path")
         return f"{base}/{path}"
 

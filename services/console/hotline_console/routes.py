@@ -152,8 +152,16 @@ def build_router(get: Callable[[], Console]) -> APIRouter:
                      last_event_id: Annotated[str | None, Header(max_length=64)] = None) -> Response:  # fmt: skip
         """Server-Sent Events: what concerns this user, live."""
         console = get()
-        known = await _my_contact_ids(console, session)
-        stream = console.feed.stream(session.principal, last_event_id=last_event_id, known=known)
+
+        async def known() -> list[str]:
+            return await _my_contact_ids(console, session)
+
+        async def alive() -> bool:
+            now = console.clock.now()
+            return now < session.expires_at and await console.sessions.exists(session.id, now=now)
+
+        stream = console.feed.stream(session.principal, last_event_id=last_event_id,
+                                     known=known, alive=alive)  # fmt: skip
         return StreamingResponse(stream, media_type="text/event-stream",
                                  headers={"X-Accel-Buffering": "no"})  # fmt: skip
 

@@ -67,6 +67,11 @@ class WebSessions:
         principal = Principal.model_validate(doc["principal"])
         return WebSession(doc["_id"], principal, token, doc["csrf"], doc["expires_at"])
 
+    async def exists(self, session_id: str, *, now: datetime) -> bool:
+        """Still signed in (not signed out, not expired)."""
+        doc = await self.sessions.find_one({"_id": session_id}, {"expires_at": 1})
+        return doc is not None and doc["expires_at"] > now
+
     async def end(self, cookie: str | None) -> None:
         if cookie:
             await self.sessions.delete_one({"_id": _digest(cookie)})

@@ -669,7 +669,7 @@ async def caller_history(
     await intake.audit.record(
         center_id=contact.center_id, action="contact.history", actor=who.sub, role=str(who.role),
         reason="treatment", at=intake.clock.now(), contact_id=contact.state.contact_id,
-        contacts=len(earlier),
+        contacts=[d["_id"] for d in earlier],  # whose risk this reveals, each named
     )  # fmt: skip
     return earlier
 

@@ -330,9 +330,15 @@ async def last_safety_plan(s: Sessions, session_id: str, who: Principal) -> Docu
     doc = await session_for(s, session_id, who)
     token = doc.get("caller_token")
     earlier = await s.store.of_caller(doc["center_id"], token) if token else []
+    opened = doc.get("opened_at")
     for previous in earlier:
         plan = (previous.get("heads") or {}).get("safety-plan")
-        if previous["_id"] == session_id or plan is None:
+        later = (
+            opened is not None
+            and previous.get("opened_at") is not None
+            and previous["opened_at"] >= opened
+        )
+        if previous["_id"] == session_id or plan is None or later:
             continue
         await s.phi_reads.check(who, center_id=doc["center_id"], contact_id=doc["contact_id"],
                                 now=s.clock.now())  # fmt: skip

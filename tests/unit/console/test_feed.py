@@ -57,6 +57,18 @@ def raw(kind: str, contact: str, **data: object) -> bytes:
                        "data": {"contact_id": contact, **data}}).encode()  # fmt: skip
 
 
+async def nothing_known() -> list[str]:
+    return []
+
+
+async def signed_in() -> bool:
+    return True
+
+
+def stream_for(live: Feed, who: Principal, last_event_id: str | None) -> object:
+    return live.stream(who, last_event_id=last_event_id, known=nothing_known, alive=signed_in)
+
+
 async def frames(stream: object, count: int) -> list[str]:
     got: list[str] = []
     async for frame in stream:  # type: ignore[attr-defined]
@@ -71,7 +83,7 @@ async def test_a_reconnect_replays_what_came_after_the_last_event_seen() -> None
     for n in range(3):
         live.publish(raw("contact.answered", f"k{n}", counselor_id="ana"))
     last_seen = f"{live.boot}.1"
-    got = await asyncio.wait_for(frames(live.stream(ANA, last_event_id=last_seen, known=()), 3), 5)
+    got = await asyncio.wait_for(frames(stream_for(live, ANA, last_seen), 3), 5)
     assert got[0].startswith("retry:")
     assert [f.split("\n")[0] for f in got[1:]] == [f"id: {live.boot}.2", f"id: {live.boot}.3"]
 
@@ -79,9 +91,7 @@ async def test_a_reconnect_replays_what_came_after_the_last_event_seen() -> None
 async def test_a_reconnect_this_replica_cannot_place_gets_a_resync() -> None:
     live = feed()
     live.publish(raw("contact.answered", "k1", counselor_id="ana"))
-    got = await asyncio.wait_for(
-        frames(live.stream(ANA, last_event_id="another-replica.7", known=()), 2), 5
-    )
+    got = await asyncio.wait_for(frames(stream_for(live, ANA, "another-replica.7"), 2), 5)
     assert "event: resync" in got[1]
 
 
@@ -95,7 +105,7 @@ async def test_a_reconnect_older_than_the_ring_gets_a_resync() -> None:
 
 async def test_a_browser_that_falls_behind_is_told_to_resync() -> None:
     live = feed()
-    stream = live.stream(SUPERVISOR, last_event_id=None, known=())
+    stream = live.stream(SUPERVISOR, last_event_id=None, known=nothing_known, alive=signed_in)
     first = await anext(stream)
     assert first.startswith("retry:")
     pending = asyncio.ensure_future(anext(stream))
@@ -105,4 +115,52 @@ async def test_a_browser_that_falls_behind_is_told_to_resync() -> None:
     while "resync" not in frames_seen[-1]:
         frames_seen.append(await asyncio.wait_for(anext(stream), 5))
     assert "event: resync" in frames_seen[-1]
+    await stream.aclose()
+
+
+async def test_a_signed_out_browser_loses_the_feed_at_the_next_heartbeat() -> None:
+    live = feed()
+    state = {"signed_in": True}
+
+    async def alive() -> bool:
+        return state["signed_in"]
+
+    stream = live.stream(SUPERVISOR, last_event_id=None, known=nothing_known, alive=alive,
+                         heartbeat=0.01)  # fmt: skip
+    assert (await anext(stream)).startswith("retry:")
+    assert (await asyncio.wait_for(anext(stream), 5)).startswith(": keep-alive")
+    state["signed_in"] = False
+    try:
+        await asyncio.wait_for(anext(stream), 5)
+        raise AssertionError("the stream went on after sign-out")
+    except StopAsyncIteration:
+        pass
+    assert not live.watchers
+
+
+async def test_an_event_published_while_the_users_contacts_load_is_not_missed() -> None:
+    live = feed()
+
+    async def slow_known() -> list[str]:
+        live.publish(raw("contact.answered", "k9", counselor_id="ana"))  # meanwhile
+        return []
+
+    stream = live.stream(ANA, last_event_id=None, known=slow_known, alive=signed_in)
+    assert (await anext(stream)).startswith("retry:")
+    assert '"subject":"k9"' in await asyncio.wait_for(anext(stream), 5)
+
+
+async def test_a_replayed_event_is_not_sent_twice() -> None:
+    live = feed()
+    live.publish(raw("contact.answered", "k1", counselor_id="ana"))
+    last_seen = f"{live.boot}.1"
+
+    async def known_and_more() -> list[str]:
+        live.publish(raw("contact.answered", "k2", counselor_id="ana"))  # queued and in the ring
+        return []
+
+    stream = live.stream(ANA, last_event_id=last_seen, known=known_and_more, alive=signed_in,
+                         heartbeat=0.05)  # fmt: skip
+    got = [await anext(stream) for _ in range(3)]
+    assert [g.split("\n")[0] for g in got[1:]] == [f"id: {live.boot}.2", ": keep-alive"]
     await stream.aclose()

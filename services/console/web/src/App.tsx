@@ -1,6 +1,6 @@
 import { lazy, Suspense, useCallback, useEffect, useState } from "react";
 import { ApiError, get, post, setCsrfToken, type Me } from "./api";
-import { clearDrafts } from "./drafts";
+import { clearDrafts, forgetOtherUsers } from "./drafts";
 import { useLiveFeed, type HotlineEvent } from "./live";
 import { go, navigate, useRoute, type Route } from "./router";
 import { isTyping, useKeys } from "./shortcuts";
@@ -22,6 +22,7 @@ export function App() {
     try {
       const who = await get<Me>("/bff/me");
       setCsrfToken(who.csrf_token);
+      await forgetOtherUsers(who.sub);
       setMe(who);
     } catch (error) {
       if (error instanceof ApiError && error.status === 401) setMe(null);

@@ -167,11 +167,36 @@ describe("autosave queue", () => {
     server.text = "same";
     await q.edit({ text: "same" });
     await until(() => expect(q.state).toBe("conflict"));
-    await q.rebase(1);
+    expect(await q.rebase({ text: "same" }, 1)).toBe(true);
     expect(q.state).toBe("saved");
     await q.edit({ text: "same, and more" });
     await until(() => expect(q.state).toBe("saved"));
     expect(server.text).toBe("same, and more");
     expect(server.version).toBe(2);
+  });
+
+  it("does not carry on from a version with other text", async () => {
+    const server = new Server();
+    const q = queue(server);
+    await q.restore({ text: "" }, 0);
+    server.version = 1;
+    server.text = "theirs";
+    await q.edit({ text: "mine" });
+    await until(() => expect(q.state).toBe("conflict"));
+    expect(await q.rebase({ text: "theirs" }, 1)).toBe(false);
+    expect(q.state).toBe("conflict");
+  });
+
+  it("never says saved while an edit made during the save is unsent", async () => {
+    const server = new Server();
+    const q = queue(server);
+    await q.restore({ text: "" }, 0);
+    await q.edit({ text: "one" });
+    const saving = q.flush();
+    await q.edit({ text: "one two" }); // typed while the first save is on its way
+    await saving;
+    await q.flush();
+    await until(() => expect(q.state).toBe("saved"));
+    expect(server.text).toBe("one two");
   });
 });

@@ -88,15 +88,23 @@ export class Autosave<T> {
     await this.flush();
   }
 
-  /** The conflicting version holds exactly this text (our own save landed, though its
-   * answer was lost): carry on from it, nothing to merge. */
-  async rebase(serverVersion: number): Promise<void> {
-    if (this.state !== "conflict") return;
+  /** The conflicting version may hold exactly our text (our own save landed, though its
+   * answer was lost): then carry on from it, nothing to merge. True when it did. */
+  async rebase(server: T, serverVersion: number): Promise<boolean> {
+    if (this.state !== "conflict" || !sameContent(server, this.content)) return false;
     this.base = serverVersion;
     this.conflictVersion = null;
     this.dirty = false;
     await deleteDraft(this.options.key);
-    this.setState("saved");
+    if (sameContent(server, this.content)) {
+      this.setState("saved");
+    } else {
+      this.dirty = true; // typed while the draft was being forgotten: keep it and send it
+      await this.keepDraft();
+      this.setState("pending");
+      this.schedule(0);
+    }
+    return true;
   }
 
   /** Send now (what is pending), and wait for the answer. */
@@ -104,7 +112,7 @@ export class Autosave<T> {
     clearTimeout(this.timer);
     if (this.inFlight) {
       await this.inFlight;
-      if (this.dirty && this.state === "pending") return this.flush();
+      if (this.dirty && (this.state === "pending" || this.state === "saved")) return this.flush();
       return;
     }
     if (!this.dirty || this.disposed || this.state === "conflict" || this.state === "closed") return;
@@ -149,7 +157,13 @@ export class Autosave<T> {
           this.schedule(0);
         } else {
           await deleteDraft(this.options.key);
-          this.setState("saved");
+          if (this.dirty) {
+            await this.keepDraft(); // typed during the forgetting: not saved yet
+            this.setState("pending");
+            this.schedule(0);
+          } else {
+            this.setState("saved");
+          }
         }
         return;
       case "conflict":

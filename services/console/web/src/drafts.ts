@@ -3,7 +3,7 @@
 import { openDB, type IDBPDatabase } from "idb";
 
 export interface Draft<T = unknown> {
-  key: string; // `${sessionId}:${kind}`
+  key: string; // `${user}:${sessionId}:${kind}`: a draft is its author's, never another's
   content: T;
   baseVersion: number; // the server version this text was written on
   pending: boolean; // not yet accepted by the service
@@ -38,6 +38,15 @@ export async function deleteDraft(key: string): Promise<void> {
 
 export async function pendingDrafts(): Promise<Draft[]> {
   return ((await (await db()).getAll(STORE)) as Draft[]).filter((d) => d.pending);
+}
+
+/** Forget the drafts of every other user (a new sign-in on a shared machine: another
+ * counselor's unsent notes are neither shown nor sent under this user's name). */
+export async function forgetOtherUsers(user: string): Promise<void> {
+  const database = await db();
+  for (const key of (await database.getAllKeys(STORE)) as string[]) {
+    if (!key.startsWith(`${user}:`)) await database.delete(STORE, key);
+  }
 }
 
 /** Forget every draft (sign-out on a shared machine: nothing of a caller stays behind). */

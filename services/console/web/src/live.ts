@@ -18,14 +18,35 @@ export function useLiveFeed(onEvent: (event: HotlineEvent) => void, onResync: ()
   const handlers = useRef({ onEvent, onResync });
   handlers.current = { onEvent, onResync };
   useEffect(() => {
-    const source = new EventSource("/bff/events");
-    source.onopen = () => setState("live");
-    source.onerror = () => setState("reconnecting");
-    source.addEventListener("hotline", (message) => {
-      handlers.current.onEvent(JSON.parse((message as MessageEvent<string>).data) as HotlineEvent);
-    });
-    source.addEventListener("resync", () => handlers.current.onResync());
-    return () => source.close();
+    let source: EventSource | null = null;
+    let retry: ReturnType<typeof setTimeout> | undefined;
+    let backoff = 1000;
+    const connect = () => {
+      source = new EventSource("/bff/events");
+      source.onopen = () => {
+        backoff = 1000;
+        setState("live");
+        handlers.current.onResync(); // (re)connected: reload lists, whatever came between
+      };
+      source.onerror = () => {
+        setState("reconnecting");
+        if (source?.readyState === EventSource.CLOSED) {
+          // the browser gives up on an error answer (a 502 while a service restarts): we don't
+          source = null;
+          retry = setTimeout(connect, backoff);
+          backoff = Math.min(backoff * 2, 30_000);
+        }
+      };
+      source.addEventListener("hotline", (message) => {
+        handlers.current.onEvent(JSON.parse((message as MessageEvent<string>).data) as HotlineEvent);
+      });
+      source.addEventListener("resync", () => handlers.current.onResync());
+    };
+    connect();
+    return () => {
+      clearTimeout(retry);
+      source?.close();
+    };
   }, []);
   return state;
 }

@@ -51,7 +51,8 @@ class AlertQueue:
                                               "contact_id": event.subject, "at": event.time,
                                               "body": event.model_dump_json(), "status": status,
                                               "tries": 0, "next_try_at": now, "acked_by": None,
-                                              "acked_at": None, "oncall": oncall})  # fmt: skip
+                                              "acked_at": None, "oncall": oncall,
+                                              "oncall_next_at": None})  # fmt: skip
 
     async def recent(self, center_id: str, *, limit: int) -> list[Document]:
         cursor = self.collection.find({"center_id": center_id}).sort("at", -1).limit(limit)
@@ -62,18 +63,21 @@ class AlertQueue:
 
     async def acknowledge(self, alert: Document, *, by: str, now: datetime) -> bool:
         """The first acknowledgement counts; an imminent alert then stops waiting for on-call."""
-        update: Document = {"acked_by": by, "acked_at": now}
-        if alert.get("oncall") == "waiting":
-            update["oncall"] = "acknowledged"
         result = await self.collection.update_one({"_id": alert["_id"], "acked_at": None},
-                                                  {"$set": update})  # fmt: skip
+                                                  {"$set": {"acked_by": by, "acked_at": now}})  # fmt: skip
+        # on-call stands down only if it was still waiting (a page on its way stays sent)
+        await self.collection.update_one({"_id": alert["_id"], "oncall": "waiting"},
+                                         {"$set": {"oncall": "acknowledged"}})  # fmt: skip
         return result.modified_count == 1
 
     async def escalate_unacknowledged(self, client: httpx.AsyncClient, *, now: datetime,
                                       after: timedelta, limit: int = 50) -> int:  # fmt: skip
         """Imminent-risk alerts nobody acknowledged within `after`: to the on-call webhook,
         once (a conditional write takes each; a failed POST is tried again next round)."""
-        due = self.collection.find({"oncall": "waiting", "at": {"$lte": now - after}}).limit(limit)
+        due = self.collection.find({
+            "oncall": {"$in": ["waiting", "sending"]}, "at": {"$lte": now - after},
+            "$or": [{"oncall_next_at": None}, {"oncall_next_at": {"$lte": now}}],
+        }).limit(limit)  # fmt: skip
         sent = 0
         for alert in [a async for a in due]:
             center = self.centers.get(alert["center_id"])
@@ -85,8 +89,11 @@ class AlertQueue:
                 await self.collection.update_one({"_id": alert["_id"], "oncall": "waiting"},
                                                  {"$set": {"oncall": "no-oncall"}})  # fmt: skip
                 continue
-            taken = await self.collection.update_one({"_id": alert["_id"], "oncall": "waiting"},
-                                                     {"$set": {"oncall": "sending"}})  # fmt: skip
+            # taken for a while: a replica that dies mid-POST leaves it to another after that
+            taken = await self.collection.update_one(
+                {"_id": alert["_id"], "oncall": alert["oncall"], "oncall_next_at": alert.get("oncall_next_at")},
+                {"$set": {"oncall": "sending", "oncall_next_at": now + CLAIM}},
+            )  # fmt: skip
             if taken.modified_count != 1:
                 continue  # acknowledged meanwhile, or another replica has it
             body = alert["body"].encode()
@@ -99,9 +106,13 @@ class AlertQueue:
                 ).is_success
             except httpx.HTTPError:
                 ok = False
+            tries = alert.get("oncall_tries", 0) + 1
+            retry_at = now + min(timedelta(seconds=2**tries), MAX_BACKOFF)
             await self.collection.update_one({"_id": alert["_id"], "oncall": "sending"},
                                              {"$set": {"oncall": "sent" if ok else "waiting",
-                                                       "oncall_at": now if ok else None}})  # fmt: skip
+                                                       "oncall_at": now if ok else None,
+                                                       "oncall_next_at": None if ok else retry_at,
+                                                       "oncall_tries": tries}})  # fmt: skip
             sent += ok
         return sent
 

@@ -67,7 +67,10 @@ class SessionStore:
                                                             "close": 1, "review": 1})]  # fmt: skip
 
     async def set_review(self, session_id: str, review: Document) -> bool:
-        result = await self.sessions.update_one({"_id": session_id}, {"$set": {"review": review}})
+        """The latest review shows; every review is kept (two supervisors lose nothing)."""
+        result = await self.sessions.update_one(
+            {"_id": session_id}, {"$set": {"review": review}, "$push": {"review_history": review}}
+        )
         return result.matched_count == 1
 
     async def open_count(self, contact_id: str) -> int:

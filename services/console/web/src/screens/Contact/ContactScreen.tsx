@@ -78,7 +78,7 @@ export function ContactScreen({ me, contactId, tick }: { me: Me; contactId: stri
       <div className="columns">
         <div className="work">
           <Section heading={heading("screen", "Screen (C-SSRS)", "Alt+1")} id="screen">
-            <Screener contactId={contact.id} onAssessed={() => void loadContact()} />
+            <Screener draftKey={`${me.sub}:${contact.id}:screening`} contactId={contact.id} onAssessed={() => void loadContact()} />
           </Section>
           <Section heading={<h2 className="sr-only">Escalation</h2>} id="escalate">
             <Escalations contactId={contact.id} escalations={contact.escalations} onChanged={() => void loadContact()} />
@@ -116,10 +116,10 @@ function Documents({ me, contact, session, headings, onClosed }: {
 }) {
   const base = `/api/sessions/v1/sessions/${session.id}`;
   const closed = session.status === "closed";
-  const notes = useAutosaved<Notes>(`${session.id}:notes`,
+  const notes = useAutosaved<Notes>(`${me.sub}:${session.id}:notes`,
     (content, version) => sendVersion(`${base}/notes`, content, version, "version"),
     notesFrom(session.notes), session.version);
-  const plan = useAutosaved<PlanText>(`${session.id}:safety-plan`,
+  const plan = useAutosaved<PlanText>(`${me.sub}:${session.id}:safety-plan`,
     (content, version) => sendVersion(`${base}/safety-plan`, planBody(content), version, "safety_plan_version"),
     planText(session.safety_plan), session.safety_plan_version);
   const [theirs, setTheirs] = useState<{ notes?: [Notes, number]; plan?: [PlanText, number] }>({});
@@ -130,12 +130,8 @@ function Documents({ me, contact, session, headings, onClosed }: {
       const serverNotes = notesFrom(fresh.notes);
       const serverPlan = planText(fresh.safety_plan);
       // the "other" version is ours (a save that landed though its answer did not): no dialog
-      if (notes.state === "conflict" && notes.content && differences(notes.content, serverNotes).length === 0) {
-        void notes.queue.current?.rebase(fresh.version);
-      }
-      if (plan.state === "conflict" && plan.content && differences(plan.content, serverPlan).length === 0) {
-        void plan.queue.current?.rebase(fresh.safety_plan_version);
-      }
+      if (notes.state === "conflict") void notes.queue.current?.rebase(serverNotes, fresh.version);
+      if (plan.state === "conflict") void plan.queue.current?.rebase(serverPlan, fresh.safety_plan_version);
       setTheirs({
         notes: notes.state === "conflict" ? [serverNotes, fresh.version] : undefined,
         plan: plan.state === "conflict" ? [serverPlan, fresh.safety_plan_version] : undefined,

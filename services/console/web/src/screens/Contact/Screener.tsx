@@ -11,8 +11,8 @@ interface Saved {
 }
 
 /** The C-SSRS Screener: y/n answers the current question; the level shows at once. */
-export function Screener({ contactId, onAssessed }: { contactId: string; onAssessed: () => void }) {
-  const key = `${contactId}:screening`;
+export function Screener({ contactId, onAssessed, draftKey }: { contactId: string; onAssessed: () => void; draftKey?: string }) {
+  const key = draftKey ?? `${contactId}:screening`;
   const [answers, setAnswers] = useState<Answers>({});
   const [screeningId, setScreeningId] = useState<string | null>(null);
   const [raise, setRaise] = useState<RiskLevel | "">("");

@@ -93,9 +93,13 @@ export function useAutosaved<T>(key: string, send: (content: T, base: number) =>
     queue.current = autosave;
     void autosave.restore(server, serverVersion).then(setContent);
     const online = () => autosave.retry();
+    const leaving = () => void autosave.flush(); // a closing tab sends what it can
     window.addEventListener("online", online);
+    window.addEventListener("pagehide", leaving);
     return () => {
       window.removeEventListener("online", online);
+      window.removeEventListener("pagehide", leaving);
+      void autosave.flush(); // leaving the screen: send now, not after the pause
       autosave.dispose();
     };
     // bound once per document; later server copies arrive through conflicts
@@ -122,9 +126,19 @@ export function differences(mine: unknown, theirs: unknown, path: string[] = [])
 
 export type Choice = "both" | "mine" | "theirs";
 
-/** Both texts kept (theirs first), unless one already contains the other. */
+/** Whether "keep both" means something for this field (texts and lists); a yes/no or a
+ * number needs the counselor's choice. */
+export function combinable(leaf: Leaf): boolean {
+  const kinds = [leaf.mine, leaf.theirs].filter((v) => v !== null && v !== undefined && v !== "");
+  return kinds.every((v) => typeof v === "string") || kinds.every((v) => Array.isArray(v));
+}
+
+/** Both kept: texts theirs first (unless one contains the other), lists combined. */
 export function both(mine: unknown, theirs: unknown): unknown {
-  if (typeof mine !== "string" || typeof theirs !== "string") return mine;
+  if (Array.isArray(mine) || Array.isArray(theirs)) {
+    return [...new Set([...((theirs as unknown[]) ?? []), ...((mine as unknown[]) ?? [])])];
+  }
+  if (typeof mine !== "string" || typeof theirs !== "string") return mine ?? theirs;
   if (!theirs || mine.includes(theirs)) return mine;
   if (!mine || theirs.includes(mine)) return theirs;
   return `${theirs}\n${mine}`;
@@ -133,7 +147,7 @@ export function both(mine: unknown, theirs: unknown): unknown {
 export function merge<T>(mine: T, theirs: T, choices: Map<string, Choice>): T {
   const result = structuredClone(mine) as Record<string, unknown>;
   for (const leaf of differences(mine, theirs)) {
-    const choice = choices.get(leaf.path.join(".")) ?? "both";
+    const choice = choices.get(leaf.path.join(".")) ?? (combinable(leaf) ? "both" : "mine");
     const value = choice === "mine" ? leaf.mine : choice === "theirs" ? leaf.theirs : both(leaf.mine, leaf.theirs);
     let target = result;
     for (const part of leaf.path.slice(0, -1)) target = target[part] as Record<string, unknown>;
