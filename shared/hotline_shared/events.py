@@ -6,9 +6,10 @@ only as `caller_token` (HMAC of the number with the center's pepper).
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -458,12 +459,41 @@ class UnknownEventType(ValueError):
 
 
 def parse_event(raw: bytes | str) -> Envelope:
-    """Validate bytes as one of the v1 events; unknown fields and wrong types raise."""
+    """Read bytes as one of the v1 events, as a tolerant reader: an attribute or data field
+    this version does not know (a CloudEvents extension, a field a newer producer added) is
+    left out, never an error; a known field of the wrong type, or a missing one, raises.
+    Producers stay strict: the models forbid unknown fields when an event is made."""
     head = _HEAD.validate_json(raw)
     cls = EVENT_TYPES.get(head.type)
     if cls is None:
         raise UnknownEventType(head.type)
-    return cls.model_validate_json(raw)
+    return cls.model_validate(_known(cls, json.loads(raw)))
+
+
+def _known(model: type[BaseModel], value: Any) -> Any:
+    """`value` with only the keys `model` knows, through nested models, lists and tuples."""
+    if not isinstance(value, dict):
+        return value
+    kept = {}
+    for name, field in model.model_fields.items():
+        key = field.alias or name
+        if key in value:
+            kept[key] = _known_in(field.annotation, value[key])
+    return kept
+
+
+def _known_in(annotation: Any, value: Any) -> Any:
+    models = [t for t in _types_in(annotation) if isinstance(t, type) and issubclass(t, BaseModel)]
+    if isinstance(value, dict) and models:
+        return _known(models[0], value)
+    if isinstance(value, list) and models:
+        return [_known(models[0], item) for item in value]
+    return value
+
+
+def _types_in(annotation: Any) -> list[Any]:
+    args = get_args(annotation)
+    return [annotation] if not args else [t for arg in args for t in _types_in(arg)]
 
 
 class _Head(BaseModel):

@@ -100,6 +100,39 @@ async def test_failing_handler_dead_letters_after_retries_and_partition_moves_on
     assert headers["ce_id"] == "poison"
 
 
+async def test_an_event_with_an_added_field_and_an_extension_attribute_is_processed(
+    kafka_settings: KafkaSettings,
+) -> None:
+    """Tolerant readers: a newer producer's optional field and a CloudEvents extension
+    attribute are ignored, not dead-lettered."""
+    handled: list[Envelope] = []
+
+    async def handler(event: Envelope) -> None:
+        handled.append(event)
+
+    bus = EventBus(kafka_settings, client_id="test")
+    bus.subscribe(CONTACTS_TOPIC, group_id=unique("g-"), handler=handler)
+    await bus.start()
+    try:
+        newer = json.loads(
+            sample_event("hotline.contact.started.v1", id="newer", subject="k").model_dump_json()
+        )
+        newer["data"]["queue_name"] = "spanish-line"  # added by a newer producer
+        newer["traceparent"] = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        await bus.broker.publish(
+            json.dumps(newer).encode(), topic=bus.topic(CONTACTS_TOPIC), key=b"k"
+        )
+        await wait_until(
+            lambda: [e.id for e in handled] == ["newer"], what="the newer event handled"
+        )
+        dead = await read_topic(kafka_settings.bootstrap, bus.topic(DLQ_TOPIC), expect=0, settle=0.5,
+                                strict=False)  # fmt: skip
+    finally:
+        await bus.stop()
+    assert handled[0] == sample_event("hotline.contact.started.v1", id="newer", subject="k")
+    assert dead == []
+
+
 async def test_unparseable_message_goes_to_the_dlq_without_retries(
     kafka_settings: KafkaSettings,
 ) -> None:

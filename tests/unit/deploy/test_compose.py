@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 import yaml
+from hotline_console.settings import ConsoleSettings, OidcSettings
 from hotline_followup.settings import FollowupSettings
 from hotline_intake.settings import IntakeSettings
 from hotline_sessions.settings import SessionsSettings
@@ -16,7 +17,7 @@ from tests.support import ROOT
 
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES = {"intake": (IntakeSettings, 8001), "sessions": (SessionsSettings, 8002),
-            "followup": (FollowupSettings, 8003)}  # fmt: skip
+            "followup": (FollowupSettings, 8003), "console": (ConsoleSettings, 8004)}  # fmt: skip
 
 
 def env_names(settings: type[BaseSettings]) -> set[str]:
@@ -25,7 +26,8 @@ def env_names(settings: type[BaseSettings]) -> set[str]:
 
 
 KNOWN = set().union(
-    *(env_names(s) for s in (KafkaSettings, MongoSettings, SecuritySettings)),
+    *(env_names(s) for s in (KafkaSettings, MongoSettings, SecuritySettings, OidcSettings)),
+    {"HOTLINE_DEV_LOGIN"},  # ConsoleSettings.dev_login's name
     *(env_names(s) for s, _ in SERVICES.values()),
 )
 
