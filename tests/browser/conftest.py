@@ -128,5 +128,7 @@ def no_serious_axe_violations(page: Page, screen: str) -> None:
 
 
 def screenshot(page: Page, name: str) -> None:
+    """The screen as it opens: from the top (a dialog is fixed, it shows wherever)."""
     SHOTS.mkdir(parents=True, exist_ok=True)
+    page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=False)
