@@ -597,14 +597,11 @@ async def followup_kpi_intervals(f: Followup, *, center_id: str, start: datetime
                              "reached": int(sums.get("reached", 0)),
                              "declined": int(sums.get("declined", 0)),
                              "lost": int(sums.get("missed", 0))}  # fmt: skip
-    breaches = await f.alerts.collection.find(
-        {"center_id": center_id, "type": "hotline.followup.sla-breached.v1",
-         "at": {"$gte": start, "$lt": end}}, {"at": 1},
-    ).to_list(None)  # fmt: skip
+    breaches = await f.alerts.times_of(center_id, "hotline.followup.sla-breached.v1", start, end)
     buckets = interval_starts(start, end, step)
     counts = dict.fromkeys(buckets, 0)
-    for b in breaches:
-        counts[buckets[bucket_of(b["at"], start, step)]] += 1
+    for at in breaches:
+        counts[buckets[bucket_of(at, start, step)]] += 1
     return {"center_id": center_id, "from": start, "to": end, "interval_seconds": step.total_seconds(),
             "funnel": funnel,
             "sla_breaches": [{"start": t, "breached": n} for t, n in counts.items()]}  # fmt: skip

@@ -65,7 +65,7 @@ from hotline_intake.domain.contact import (
     settle,
 )  # fmt: skip
 from hotline_intake.domain.facts import ems_confirmation_accepted, supersedes
-from hotline_intake.domain.kpis import Queued, interval_kpis
+from hotline_intake.domain.kpis import Queued, interval_kpis, ratio
 from hotline_intake.domain.triage import (
     RULE_VERSION,
     PartialAnswers,
@@ -639,10 +639,6 @@ async def operations_kpis(
     }  # fmt: skip
 
 
-def ratio(numerator: float, denominator: float) -> float | None:
-    return round(numerator / denominator, 4) if denominator else None
-
-
 ASSIGNED_WINDOW = timedelta(hours=12)
 
 
@@ -675,24 +671,23 @@ async def caller_history(
 
 
 async def escalations_of(intake: Intake, contact_id: str) -> list[Document]:
-    cursor = intake.escalations.collection.find({"contact_id": contact_id}, {"outbox": 0})
-    return sorted([doc async for doc in cursor], key=lambda d: d["escalated_at"])
+    return sorted(await intake.escalations.find({"contact_id": contact_id}),
+                  key=lambda d: d["escalated_at"])  # fmt: skip
 
 
 async def kpi_intervals(intake: Intake, *, center_id: str, start: datetime, end: datetime,
                         step: timedelta) -> dict[str, Any]:  # fmt: skip
     """Contact KPIs per interval, and the risk mix of the screens made in the window."""
-    match = {"center_id": center_id, "queued_at": {"$gte": start, "$lt": end}}
     rows = [Queued(d["queued_at"], {m["m"]: m["v"] for m in d.get("metrics", [])})
-            async for d in intake.contacts.collection.find(match, {"queued_at": 1, "metrics": 1})]  # fmt: skip
+            for d in await intake.contacts.queued_between(center_id, start, end)]  # fmt: skip
     intervals = interval_kpis(rows, start=start, end=end, step=step,
                               service_level_seconds=intake.service_level_seconds)  # fmt: skip
-    screens = intake.screenings.collection.find(
+    screens = await intake.screenings.find(
         {"center_id": center_id, "assessed_at": {"$gte": start, "$lt": end}, "level": {"$ne": None}},
         {"level": 1},
     )  # fmt: skip
     mix = {str(level): 0 for level in RiskLevel}
-    async for screen in screens:
+    for screen in screens:
         mix[screen["level"]] += 1
     return {"center_id": center_id, "from": start, "to": end, "interval_seconds": step.total_seconds(),
             "service_level_threshold_seconds": intake.service_level_seconds,
@@ -703,16 +698,9 @@ async def live_board(intake: Intake, *, center_id: str, day_start: datetime) -> 
     """Now: contacts waiting and the longest current wait, counselors on contacts; and
     today's KPIs so far."""
     now = intake.clock.now()
-    waiting = intake.contacts.collection.find(
-        {"center_id": center_id, "status": "queued", "queued_at": {"$gte": now - timedelta(hours=12)}},
-        {"queued_at": 1},
-    )  # fmt: skip
-    queued = [d["queued_at"] async for d in waiting]
-    busy = intake.contacts.collection.find(
-        {"center_id": center_id, "status": {"$in": ["answered", "transferred"]},
-         "created_at": {"$gte": now - timedelta(hours=12)}}, {"counselors": 1},
-    )  # fmt: skip
-    counselors = {c async for d in busy for c in d.get("counselors", [])[-1:]}
+    recent = now - timedelta(hours=12)
+    queued = await intake.contacts.waiting_since(center_id, recent)
+    counselors = await intake.contacts.counselors_on_contacts(center_id, recent)
     return {
         "center_id": center_id, "at": now, "waiting": len(queued),
         "longest_waiting_seconds": (now - min(queued)).total_seconds() if queued else None,

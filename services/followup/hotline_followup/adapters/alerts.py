@@ -58,6 +58,12 @@ class AlertQueue:
         cursor = self.collection.find({"center_id": center_id}).sort("at", -1).limit(limit)
         return [doc async for doc in cursor]
 
+    async def times_of(self, center_id: str, event_type: str, start: datetime,
+                       end: datetime) -> list[datetime]:  # fmt: skip
+        """When each alert of a type was raised in [start, end) (e.g. SLA breaches)."""
+        match = {"center_id": center_id, "type": event_type, "at": {"$gte": start, "$lt": end}}
+        return [d["at"] async for d in self.collection.find(match, {"at": 1})]
+
     async def get(self, alert_id: str) -> Document | None:
         return await self.collection.find_one({"_id": alert_id})
 

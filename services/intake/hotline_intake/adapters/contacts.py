@@ -231,6 +231,25 @@ class ContactStore:
         cursor = self.collection.find(query, {"outbox": 0}).sort("created_at", -1).limit(limit)
         return [doc async for doc in cursor]
 
+    async def queued_between(
+        self, center_id: str, start: datetime, end: datetime
+    ) -> list[Document]:
+        """Each contact queued in [start, end): when, and its KPI metrics."""
+        match = {"center_id": center_id, "queued_at": {"$gte": start, "$lt": end}}
+        return [d async for d in self.collection.find(match, {"queued_at": 1, "metrics": 1})]
+
+    async def waiting_since(self, center_id: str, since: datetime) -> list[datetime]:
+        """When each contact still in the queue (queued since `since`) began to wait."""
+        match = {"center_id": center_id, "status": "queued", "queued_at": {"$gte": since}}
+        return [d["queued_at"] async for d in self.collection.find(match, {"queued_at": 1})]
+
+    async def counselors_on_contacts(self, center_id: str, since: datetime) -> set[str]:
+        """Who is on a contact now (its latest counselor), among contacts created since."""
+        match = {"center_id": center_id, "status": {"$in": ["answered", "transferred"]},
+                 "created_at": {"$gte": since}}  # fmt: skip
+        return {c async for d in self.collection.find(match, {"counselors": 1})
+                for c in d.get("counselors", [])[-1:]}  # fmt: skip
+
     async def kpi_sums(self, match: Document) -> dict[str, float]:
         return await sum_metrics(self.collection, match)
 

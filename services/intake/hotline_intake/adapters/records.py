@@ -45,6 +45,10 @@ class RecordStore:
     async def get(self, record_id: str, **match: Any) -> Document | None:
         return await self.collection.find_one({"_id": record_id, **match}, {"outbox": 0})
 
+    async def find(self, match: Document, fields: Document | None = None) -> list[Document]:
+        """The records matching `match` (a contact's escalations, a window's screens)."""
+        return [d async for d in self.collection.find(match, fields or {"outbox": 0})]
+
     async def update(
         self, record: Document, fields: Document, events: Sequence[Envelope], *, now: datetime
     ) -> bool:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from hotline_shared.intervals import bucket_of, interval_starts
+
 
 @dataclass(frozen=True)
 class Queued:
@@ -30,17 +32,13 @@ def interval_kpis(
     contacts: Iterable[Queued], *, start: datetime, end: datetime, step: timedelta,
     service_level_seconds: float,
 ) -> list[dict[str, Any]]:  # fmt: skip
-    starts: list[datetime] = []
-    at = start
-    while at < end:
-        starts.append(at)
-        at += step
+    starts = interval_starts(start, end, step)
     sums = [dict.fromkeys(("offered", "answered", "abandoned", "short", "within", "wait"), 0.0)
             for _ in starts]  # fmt: skip
     for contact in contacts:
         if not start <= contact.queued_at < end:
             continue
-        bucket = sums[int((contact.queued_at - start) / step)]
+        bucket = sums[bucket_of(contact.queued_at, start, step)]
         m = contact.metrics
         bucket["offered"] += m.get("offered", 0)
         bucket["answered"] += m.get("answered", 0)
