@@ -1,7 +1,7 @@
 import "fake-indexeddb/auto";
 import { beforeEach, describe, expect, it, vi } from "vitest";
 import { Autosave, type SaveState, type SendResult } from "./autosave";
-import { clearDrafts, loadDraft } from "./drafts";
+import { clearDrafts, loadDraft, saveDraft } from "./drafts";
 
 type Doc = { text: string };
 
@@ -198,5 +198,11 @@ describe("autosave queue", () => {
     await q.flush();
     await until(() => expect(q.state).toBe("saved"));
     expect(server.text).toBe("one two");
+  });
+
+  it("keeps a keystroke written just before the page goes, before IndexedDB has it", () => {
+    const draft = { key: "u:s9:notes", content: { text: "last key" }, baseVersion: 0, pending: true, updatedAt: Date.now() };
+    void saveDraft(draft); // not awaited: the page is unloading
+    expect(JSON.parse(window.localStorage.getItem("hotline-draft:u:s9:notes") ?? "null")).toEqual(draft);
   });
 });
