@@ -4,12 +4,12 @@ UV ?= python3 -m uv
 STACK := deploy/local/stack.sh
 MARK := .local/test-started
 
-.PHONY: install up down status test test-fast lint typecheck check demo demo-down web-test
+.PHONY: install up down status test test-fast lint typecheck check demo demo-down web-test help
 
 WEB := services/console/web
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-install: $(WEB)/dist/index.html /usr/bin/chromium ## the Python workspace, the console's web app, Chromium
+install: $(WEB)/dist/index.html /usr/bin/chromium .local/bin/helm ## the Python workspace, the console's web app, Chromium, Helm
 	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check uv
 	@$(UV) sync --frozen --quiet
 
@@ -20,6 +20,15 @@ $(WEB)/node_modules/.installed: $(WEB)/package-lock.json
 # typecheck, build, and the size budget (250 KB gzipped initial JavaScript)
 $(WEB)/dist/index.html: $(WEB)/node_modules/.installed $(WEB)/index.html $(WEB)/vite.config.ts $(shell find $(WEB)/src -type f 2>/dev/null)
 	@cd $(WEB) && npm run --silent build
+
+# Helm for the chart's tests (deploy/helm/hotline), built from the Go module proxy; the ldflags
+# give it its version and the Kubernetes version its client libraries speak (else it says 1.20)
+HELM_VERSION := v3.22.0
+HELM_K8S_MINOR := 37
+HELM_LDFLAGS := -s -w -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) \
+	$(foreach p,pkg/chartutil pkg/lint/rules,-X helm.sh/helm/v3/$(p).k8sVersionMajor=1 -X helm.sh/helm/v3/$(p).k8sVersionMinor=$(HELM_K8S_MINOR))
+.local/bin/helm:
+	@GOBIN=$(CURDIR)/.local/bin go install -trimpath -ldflags '$(HELM_LDFLAGS)' helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 
 /usr/bin/chromium: ## Debian's Chromium, for the browser tests (Playwright cannot download one here)
 	@$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null
@@ -72,3 +81,6 @@ demo: up ## the main job: stack, services, simulated traffic, report; services s
 demo-down: ## stop what `make demo` started
 	@$(UV) run --frozen hotline services down
 	@$(STACK) down
+
+help: ## list the targets and what each does
+	@awk 'BEGIN { FS = ":.*## " } /^[^ \t#.][^=]*:.*## / { printf "  %-20s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)

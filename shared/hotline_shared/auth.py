@@ -7,15 +7,17 @@ import time
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import jwt
-from fastapi import Request
+from fastapi import Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hotline_shared.problems import Problem
 from hotline_shared.settings import SecuritySettings
+from hotline_shared.twilio import SIGNATURE_HEADER
 
 AUDIENCE = "hotline"
 BREAK_GLASS_HEADER = "X-Break-Glass-Reason"
@@ -178,6 +180,19 @@ def mint_token(
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
+# How the API documents (OpenAPI) say a route is authenticated. They only declare it: the
+# request guard and `bearer` below enforce it (auto_error=False: these never answer).
+BEARER_SCHEME = HTTPBearer(
+    scheme_name="bearer", bearerFormat="JWT", auto_error=False,
+    description="A JWT from the identity provider (development: `hotline token`): claims "
+    "sub, role, centers, aud=hotline, exp, iat.",
+)  # fmt: skip
+TWILIO_SIGNATURE = APIKeyHeader(
+    name=SIGNATURE_HEADER, scheme_name="twilioSignature", auto_error=False,
+    description="Twilio's HMAC-SHA1 of the URL and the sorted form parameters, keyed with the "
+    "center's auth token (webhooks only).",
+)  # fmt: skip
+
 PRINCIPAL_STATE = "hotline_principal"  # set by the request guard: (token, principal)
 
 
@@ -195,14 +210,16 @@ def bearer_token(header: str) -> str:
     return token.strip()
 
 
-def bearer(
-    verifier: TokenVerifier, *roles: Role
-) -> Callable[[Request], Coroutine[Any, Any, Principal]]:
+def bearer(verifier: TokenVerifier, *roles: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
     """FastAPI dependency: the caller's Principal, if its role is one of `roles`. A token the
-    request guard already verified (before the body was parsed) is not verified again."""
+    request guard already verified (before the body was parsed) is not verified again. A
+    route that depends on it declares the bearer scheme in its OpenAPI document."""
     allowed = set(roles) or set(Role)
 
-    async def dependency(request: Request) -> Principal:
+    async def dependency(
+        request: Request,
+        _declared: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER_SCHEME)],
+    ) -> Principal:
         token = bearer_token(request.headers.get("authorization", ""))
         checked = getattr(request.state, PRINCIPAL_STATE, None)
         if checked is not None and checked[0] == token:

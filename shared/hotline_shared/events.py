@@ -1,4 +1,9 @@
-"""Event contract v1: CloudEvents envelope (structured JSON) and one frozen model per type.
+"""Event contract v1: CloudEvents 1.0 envelope and one frozen model per type.
+
+On Kafka the CloudEvents Kafka protocol binding in structured mode: the whole envelope is the
+record value (JSON), `content-type: application/cloudevents+json; charset=utf-8` its one
+header, the subject (contact_id) its key. A trace continues through an event by the
+distributed-tracing extension (`traceparent`, `tracestate`), present only when traced.
 
 PHI rule: no event carries a phone number, a name, free text or a note. Callers appear
 only as `caller_token` (HMAC of the number with the center's pepper).
@@ -9,11 +14,12 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
 from hotline_shared.ids import event_id_for
+from hotline_shared.tracing import trace_context
 
 # ---- topics -------------------------------------------------------------------------
 
@@ -247,6 +253,13 @@ class Envelope(Frozen):
     datacontenttype: Literal["application/json"] = "application/json"
     centerid: str = Field(min_length=1)
     correlationid: str = Field(min_length=1)
+    traceparent: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$",
+        exclude_if=lambda v: v is None,
+        description="CloudEvents distributed-tracing extension: the W3C trace context",
+    )
+    tracestate: str | None = Field(default=None, max_length=512, exclude_if=lambda v: v is None)
     data: Any
 
     @property
@@ -454,6 +467,37 @@ TOPIC_OF_TYPE: dict[str, str] = {
 }
 
 
+# One union per topic: what a subscriber of that topic may receive (its handler's signature).
+ContactEvent = Annotated[
+    ContactStarted | ContactQueued | ContactAnswered | ContactTransferred | ContactEnded
+    | ContactAbandoned | ContactFailed | ContactCallbackNumberRecorded | ContactLegalHoldChanged,
+    Field(discriminator="type"),
+]  # fmt: skip
+RiskEvent = Annotated[RiskAssessed | RiskEscalated | RiskEmsConfirmed, Field(discriminator="type")]
+SessionEvent = Annotated[
+    SessionOpened | SessionClosed | SessionDocumentationOverdue, Field(discriminator="type")
+]
+FollowupEvent = Annotated[
+    FollowupScheduled | FollowupDue | FollowupAttempted | FollowupCompleted | FollowupMissed
+    | FollowupSlaAtRisk | FollowupSlaBreached | FollowupCaringReply,
+    Field(discriminator="type"),
+]  # fmt: skip
+SecurityEvent = Annotated[BreakGlass | PhiReadBurst, Field(discriminator="type")]
+TOPIC_UNIONS: dict[str, Any] = {
+    CONTACTS_TOPIC: ContactEvent,
+    RISK_TOPIC: RiskEvent,
+    SESSIONS_TOPIC: SessionEvent,
+    FOLLOWUPS_TOPIC: FollowupEvent,
+    SECURITY_TOPIC: SecurityEvent,
+}
+CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"  # the binding's structured mode
+
+
+def types_in(union: Any) -> tuple[type[Envelope], ...]:
+    """The event classes of a topic union (or a single event class)."""
+    return tuple(t for t in _types_in(union) if isinstance(t, type) and issubclass(t, Envelope))
+
+
 class UnknownEventType(ValueError):
     """A well-formed envelope of a type this version does not know (forward compatibility)."""
 
@@ -513,10 +557,12 @@ def new_event(
     time: datetime,
     cause: tuple[str, ...],
 ) -> Envelope:
-    """Build an event whose id is derived from its cause, so republishing is harmless."""
+    """Build an event whose id is derived from its cause, so republishing is harmless; it
+    carries the current trace context (when traced) so its consumers continue the trace."""
     type_name: str = cls.model_fields["type"].default
     contact_id: str = getattr(data, "contact_id")  # noqa: B009 - every payload carries it
     return cls(
+        **trace_context(),
         id=event_id_for(type_name, *cause),
         source=source,
         type=type_name,

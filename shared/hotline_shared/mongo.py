@@ -168,6 +168,10 @@ class Outbox:
             published += await self._publish_pending(doc)
         return published
 
+    async def pending(self) -> int:
+        """Documents with events not yet published (a gauge; the marker is indexed)."""
+        return await self.collection.count_documents({self.SINCE: {"$exists": True}})
+
     async def _publish_pending(self, doc: Document) -> int:
         entries: list[str] = doc.get(self.FIELD) or []
         for entry in entries:
@@ -237,6 +241,10 @@ class EventLog:
             return False
         await self._publish(event.id, payload)
         return True
+
+    async def pending(self) -> int:
+        """Claims not yet published (a gauge; the marker is indexed)."""
+        return await self.claims.count_documents({"pending_since": {"$exists": True}})
 
     async def _publish(self, event_id: str, payload: str) -> None:
         await self.publish(parse_event(payload))

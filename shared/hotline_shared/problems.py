@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
 
 import structlog
@@ -9,6 +10,7 @@ from aiokafka.errors import KafkaError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from pymongo.errors import PyMongoError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -17,6 +19,63 @@ from hotline_shared.mongo import Conflict
 log = structlog.get_logger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+
+
+class FieldError(BaseModel):
+    """The input a problem is about: a body field's dotted path, a query parameter or a
+    header; never the value that was sent (it may be PHI)."""
+
+    field: str = Field(description="e.g. answers.q3, center_id, If-Match; empty: the body")
+    message: str
+
+
+class ProblemDetails(BaseModel):
+    """An RFC 9457 problem (media type application/problem+json): every error every hotline
+    service answers with. Some problems carry members of their own (e.g. `current_version` on a
+    stale edit, `error_id` on an internal error)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(default="about:blank", description="always about:blank: `title` says it")
+    title: str
+    status: int = Field(ge=400, le=599)
+    detail: str | None = None
+    instance: str | None = Field(default=None, description="the request path")
+    errors: list[FieldError] | None = Field(
+        default=None, description="the fields that were wrong (validation and input problems)"
+    )
+
+
+# What a route declares in OpenAPI; the schemas are put into each app's components by
+# `install_problem_handlers` (the one place that knows how problems are written).
+_PROBLEM_REF = {"$ref": "#/components/schemas/ProblemDetails"}
+_PROBLEM_SCHEMAS = {
+    "ProblemDetails": ProblemDetails.model_json_schema(
+        ref_template="#/components/schemas/{model}", mode="serialization"
+    ),
+    "FieldError": FieldError.model_json_schema(mode="serialization"),
+}
+_PROBLEM_SCHEMAS["ProblemDetails"].pop("$defs", None)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """An OpenAPI `responses=` mapping: each status answered with problem+json."""
+    return {
+        status: {
+            "description": HTTPStatus(status).phrase + " (problem+json)",
+            "content": {PROBLEM_JSON: {"schema": dict(_PROBLEM_REF)}},
+        }
+        for status in statuses
+    }
+
+
+# Every bearer-protected route: no or a bad token (401), a role or center not allowed (403,
+# or 404 for another center's resource), invalid input or break-glass reason (422), an
+# unexpected error (500, from the request guard), MongoDB, Kafka or the identity provider
+# unreachable (503).
+API_PROBLEMS = problem_responses(401, 403, 404, 422, 500, 503)
+# Routes with a request body: the request guard refuses a body over its limit.
+BODY_PROBLEMS = problem_responses(413)
 
 
 class Problem(Exception):
@@ -73,7 +132,22 @@ def field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     ]
 
 
+def document_problems(app: FastAPI) -> None:
+    """Add the schemas `problem_responses` refers to to the app's OpenAPI components."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = build()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.update(_PROBLEM_SCHEMAS)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install_problem_handlers(app: FastAPI) -> None:
+    document_problems(app)
+
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, Problem)
         errors = [{"field": exc.field, "message": exc.detail or exc.title}] if exc.field else None

@@ -10,11 +10,13 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 import uvicorn
 from fastapi import APIRouter, FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_fastapi_instrumentator import Instrumentator
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -26,6 +28,7 @@ from hotline_shared.kafka import EventBus
 from hotline_shared.mongo import Document, database, make_client, ping
 from hotline_shared.problems import install_problem_handlers, problem_response
 from hotline_shared.settings import KafkaSettings, MongoSettings, SecuritySettings
+from hotline_shared.tracing import configure_tracing, instrument_app
 
 log = structlog.get_logger(__name__)
 
@@ -46,6 +49,7 @@ class Runtime:
 
 def create_runtime(service: str, *, clock: Clock | None = None) -> Runtime:
     kafka, mongo, security = KafkaSettings(), MongoSettings(), SecuritySettings()
+    configure_tracing(service)  # before the clients exist, so their calls are traced
     client = make_client(mongo)
     return Runtime(
         service=service,
@@ -59,6 +63,9 @@ def create_runtime(service: str, *, clock: Clock | None = None) -> Runtime:
         verifier=TokenVerifier(security),
         clock=clock or SystemClock(),
     )
+
+
+GAUGE_SECONDS = 15.0  # how often a service counts its stored state for its gauges
 
 
 @dataclass(frozen=True)
@@ -91,10 +98,13 @@ def create_app(
     periodic: Sequence[Periodic] = (),
     ready: Callable[[], bool] = lambda: True,
     bearer_first: bool = True,
+    produces: Sequence[str] = (),
 ) -> FastAPI:
     """`ready`: a readiness condition of the service's own (beyond MongoDB and Kafka);
     `bearer_first`: JSON writes need a bearer token before their body is read (every API
-    service; the console authenticates by its session cookie instead)."""
+    service; the console authenticates by its session cookie instead); `produces`: the
+    topics the service publishes to (for its AsyncAPI document)."""
+    runtime.bus.produces(*produces)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -118,11 +128,23 @@ def create_app(
     install_problem_handlers(app)
     app.add_middleware(RequestGuard, verifier=runtime.verifier, bearer_first=bearer_first)
 
-    @app.get("/healthz", tags=["ops"])
+    # The ops routes: public (no credentials, by design), JSON or Prometheus text.
+    from pydantic import BaseModel
+
+    from hotline_shared.problems import problem_responses
+
+    class ServiceStatus(BaseModel):
+        status: str
+        service: str
+
+    public: dict[str, list[object]] = {"security": []}
+
+    @app.get("/healthz", tags=["ops"], response_model=ServiceStatus, openapi_extra=public)
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": runtime.service}
 
-    @app.get("/readyz", tags=["ops"], response_model=None)
+    @app.get("/readyz", tags=["ops"], response_model=ServiceStatus, openapi_extra=public,
+             responses=problem_responses(503))  # fmt: skip
     async def readyz() -> Response | dict[str, str]:
         try:
             await asyncio.wait_for(ping(runtime.client), timeout=3)
@@ -135,12 +157,24 @@ def create_app(
             return problem_response(503, "Not ready", detail="starting")
         return {"status": "ready", "service": runtime.service}
 
-    @app.get("/metrics", tags=["ops"])
+    @app.get("/metrics", tags=["ops"], response_class=Response, openapi_extra=public,
+             responses={200: {"description": "Prometheus text exposition",
+                              "content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}})  # fmt: skip
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    @app.get("/asyncapi", tags=["ops"], openapi_extra=public)
+    async def asyncapi() -> dict[str, Any]:
+        """The service's AsyncAPI 3 document: the events it consumes and publishes."""
+        return runtime.bus.asyncapi(title=title)
+
     for router in routers:
         app.include_router(router)
+    Instrumentator(
+        should_group_status_codes=False,
+        excluded_handlers=["/healthz", "/readyz", "/metrics"],
+    ).instrument(app, metric_namespace="", metric_subsystem="")
+    instrument_app(app)
     return app
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from cloudevents.core.bindings import kafka as ce_kafka
+from cloudevents.core.v1.event import CloudEvent
 from hotline_cli import dlq
-from hotline_shared.events import CONTACTS_TOPIC, DLQ_TOPIC, Envelope, parse_event
+from hotline_shared.events import CONTACTS_TOPIC, CONTENT_TYPE, DLQ_TOPIC, Envelope, parse_event
 from hotline_shared.kafka import EventBus
 from hotline_shared.mongo import Document, EventLog, Outbox, insert_new
 from hotline_shared.settings import KafkaSettings
@@ -52,6 +54,36 @@ async def test_round_trip_through_real_kafka(kafka_settings: KafkaSettings) -> N
         await bus.stop()
     assert sorted(e.id for e in received) == sorted(e.id for e in sent)
     assert received[0] == next(e for e in sent if e.id == received[0].id)
+
+
+async def test_events_follow_the_cloudevents_kafka_binding_in_structured_mode(
+    bus: EventBus,
+) -> None:
+    """The CloudEvents SDK reads what we publish: one content-type header, no `ce_` header
+    (which would mean binary mode), every attribute and extension in the value."""
+    traced = sample_event("hotline.contact.ended.v1", id="ce-1", subject="contact-ce").model_copy(
+        update={"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
+    )
+    await bus.publish(traced)
+    [record] = await read_topic(bus.settings.bootstrap, bus.topic(CONTACTS_TOPIC), expect=1)
+    headers = {k: v for k, v in record.headers}
+    assert headers["content-type"] == CONTENT_TYPE.encode()
+    assert not [k for k in headers if k.lower().startswith("ce_")]
+    read = ce_kafka.from_kafka_event(
+        ce_kafka.KafkaMessage(headers=headers, key=record.key, value=record.value)
+    )
+    attributes = read.get_attributes()
+    assert attributes["specversion"] == "1.0"
+    assert (attributes["id"], attributes["type"]) == ("ce-1", "hotline.contact.ended.v1")
+    assert attributes["source"] == traced.source and attributes["subject"] == "contact-ce"
+    assert attributes["time"] == traced.time
+    assert attributes["partitionkey"] == "contact-ce"  # the record key is the subject
+    assert attributes["traceparent"] == traced.traceparent  # distributed-tracing extension
+    assert (attributes["centerid"], attributes["correlationid"]) == (
+        traced.centerid,
+        traced.correlationid,
+    )
+    assert read.get_data() == json.loads(traced.data.model_dump_json())
 
 
 async def test_events_are_keyed_by_contact_id(bus: EventBus) -> None:
@@ -97,7 +129,7 @@ async def test_failing_handler_dead_letters_after_retries_and_partition_moves_on
     headers = {k: v.decode() for k, v in dead[0].headers}
     assert headers["hotline-dlq-topic"] == bus.topic(CONTACTS_TOPIC)
     assert "RuntimeError" in headers["hotline-dlq-error"]
-    assert headers["ce_id"] == "poison"
+    assert headers["content-type"] == CONTENT_TYPE  # the original's headers go along
 
 
 async def test_an_event_with_an_added_field_and_an_extension_attribute_is_processed(
@@ -114,14 +146,18 @@ async def test_an_event_with_an_added_field_and_an_extension_attribute_is_proces
     bus.subscribe(CONTACTS_TOPIC, group_id=unique("g-"), handler=handler)
     await bus.start()
     try:
+        # made and encoded by the CloudEvents SDK, with an extension attribute of its own
         newer = json.loads(
             sample_event("hotline.contact.started.v1", id="newer", subject="k").model_dump_json()
         )
-        newer["data"]["queue_name"] = "spanish-line"  # added by a newer producer
-        newer["traceparent"] = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        data = {**newer.pop("data"), "queue_name": "spanish-line"}  # a newer producer's field
+        newer["time"] = datetime.fromisoformat(newer["time"])
+        sdk_event = CloudEvent({**newer, "sequence": "7"}, data)
+        message = ce_kafka.to_structured_event(sdk_event)
         await bus.broker.publish(
-            json.dumps(newer).encode(), topic=bus.topic(CONTACTS_TOPIC), key=b"k"
-        )
+            message.value, topic=bus.topic(CONTACTS_TOPIC), key=b"k",
+            headers={k: v.decode() for k, v in message.headers.items()},
+        )  # fmt: skip
         await wait_until(
             lambda: [e.id for e in handled] == ["newer"], what="the newer event handled"
         )

@@ -39,9 +39,9 @@ async def read(settings: KafkaSettings) -> list[DeadLetter]:
     topic = f"{settings.topic_prefix}{DLQ_TOPIC}"
     consumer = AIOKafkaConsumer(topic, **settings.client_options(), auto_offset_reset="earliest",
                                 enable_auto_commit=False)  # fmt: skip
-    await consumer.start()
     letters: list[DeadLetter] = []
     try:
+        await consumer.start()  # inside: a broker that cannot be reached still closes it
         partitions = [
             TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or set()
         ]
@@ -74,8 +74,8 @@ async def _position(consumer: AIOKafkaConsumer, tp: TopicPartition) -> int:
 async def replay(settings: KafkaSettings, letters: list[DeadLetter]) -> int:
     """Publish each letter's original bytes to its original topic (without the DLQ headers)."""
     producer = AIOKafkaProducer(**settings.client_options(), enable_idempotence=True)
-    await producer.start()
     try:
+        await producer.start()
         for letter in letters:
             headers = [(k, v) for k, v in letter.headers if not k.startswith("hotline-dlq-")]
             await producer.send_and_wait(

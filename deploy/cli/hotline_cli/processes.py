@@ -32,6 +32,35 @@ DEMO_ENV = {
 DEV_ENV_FILE = ROOT / "deploy" / "local" / "dev.env"
 
 
+class AddressError(ValueError):
+    """A HOTLINE_<SVC>_PORT or HOTLINE_<SVC>_URL that cannot be used."""
+
+
+def service_port(service: str) -> int:
+    """The port `hotline services up` starts a service on: HOTLINE_<SVC>_PORT (the variable the
+    service itself reads), else its well-known port (SERVICES)."""
+    name = f"HOTLINE_{service.upper()}_PORT"
+    value = os.environ.get(name) or str(SERVICES[service])
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise AddressError(f"{name}={value!r} is not a port number")
+    return int(value)
+
+
+def service_url(service: str) -> str:
+    """Where a service answers, for the commands that call one (simulate, report):
+    HOTLINE_<SVC>_URL when set (several replicas: a comma-separated list), else this machine on
+    service_port(), where `services up` starts it."""
+    name = f"HOTLINE_{service.upper()}_URL"
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return f"http://127.0.0.1:{service_port(service)}"
+    urls = [url.strip().rstrip("/") for url in value.split(",")]
+    bad = [url for url in urls if not url.startswith(("http://", "https://"))]
+    if bad:
+        raise AddressError(f"{name}: {bad[0]!r} is not an http(s) URL")
+    return ",".join(urls)
+
+
 def use_dev_secrets() -> None:
     """The development secrets (deploy/local/dev.env) for this process and what it starts,
     where the environment does not set them: the local stack is development by definition.
@@ -156,9 +185,19 @@ class ServiceProcess:
 
 
 def managed() -> list[ServiceProcess]:
-    """The CLI's three services on their well-known ports, found again by PID file."""
-    return [
-        ServiceProcess(name, port=int(os.environ.get(f"HOTLINE_{name.upper()}_PORT", port)),
-                       log_path=STATE / "logs" / f"{name}.log", pid_file=STATE / "run" / f"{name}.pid")
-        for name, port in SERVICES.items()
-    ]  # fmt: skip
+    """The CLI's services on their ports (service_port()), found again by PID file. Each is
+    told where the others it calls answer (on their service_port()), unless the environment
+    says so already."""
+    links = {
+        "followup": {"HOTLINE_FOLLOWUP_INTAKE_URL": "intake"},
+        "console": {f"HOTLINE_CONSOLE_{n.upper()}_URL": n for n in ("intake", "sessions", "followup")},
+    }  # fmt: skip
+    found = []
+    for name in SERVICES:
+        env = {var: f"http://127.0.0.1:{service_port(target)}"
+               for var, target in links.get(name, {}).items()
+               if var not in os.environ}  # fmt: skip
+        found.append(ServiceProcess(name, env, port=service_port(name),
+                                    log_path=STATE / "logs" / f"{name}.log",
+                                    pid_file=STATE / "run" / f"{name}.pid"))  # fmt: skip
+    return found

@@ -28,14 +28,9 @@ def fetch(urls: Urls, center_id: str, since: datetime) -> dict[str, Any]:
     )
     headers = {"Authorization": f"Bearer {token}"}
     until = datetime.now(UTC) + timedelta(minutes=1)
-    kpis = httpx.get(f"{urls.pick('intake')}/v1/kpis/operations", headers=headers, timeout=30, params={
-        "center_id": center_id, "since": since.isoformat(), "until": until.isoformat()}).json()  # fmt: skip
-    sla = httpx.get(
-        f"{urls.pick('followup')}/v1/sla/summary",
-        headers=headers,
-        params={"center_id": center_id},
-        timeout=30,
-    ).json()
+    kpis = _get(f"{urls.pick('intake')}/v1/kpis/operations", headers, {
+        "center_id": center_id, "since": since.isoformat(), "until": until.isoformat()})  # fmt: skip
+    sla = _get(f"{urls.pick('followup')}/v1/sla/summary", headers, {"center_id": center_id})
     statuses: Counter[str] = Counter()
     cursor = None
     while True:
@@ -44,14 +39,19 @@ def fetch(urls: Urls, center_id: str, since: datetime) -> dict[str, Any]:
             "limit": 500,
             **({"cursor": cursor} if cursor else {}),
         }
-        page = httpx.get(
-            f"{urls.pick('followup')}/v1/followups", headers=headers, params=params, timeout=30
-        ).json()
+        page = _get(f"{urls.pick('followup')}/v1/followups", headers, params)
         statuses.update(item["status"] for item in page["items"])
         cursor = page["next_cursor"]
         if not cursor:
             break
     return {"kpis": kpis, "sla": sla, "statuses": statuses}
+
+
+def _get(url: str, headers: dict[str, str], params: dict[str, Any]) -> Any:
+    """A GET whose error answer is an error (httpx.HTTPStatusError), not a report of nothing."""
+    response = httpx.get(url, headers=headers, params=params, timeout=30)
+    response.raise_for_status()
+    return response.json()
 
 
 def render(console: Console, truth: Truth | None, data: dict[str, Any]) -> None:

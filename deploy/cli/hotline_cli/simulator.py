@@ -27,6 +27,8 @@ from hotline_shared.centers import Center
 from hotline_shared.ids import contact_id_for
 from hotline_shared.settings import SecuritySettings
 
+from hotline_cli.processes import service_url
+
 ANSWERS = {
     "none": {"q1": False, "q2": False, "q6": False},
     "low": {"q1": True, "q2": False, "q6": False},
@@ -56,6 +58,12 @@ class Urls:
     intake: str = "http://127.0.0.1:8001"
     sessions: str = "http://127.0.0.1:8002"
     followup: str = "http://127.0.0.1:8003"
+
+    @classmethod
+    def from_env(cls) -> Urls:
+        """The services the CLI's simulate and report call: HOTLINE_<SVC>_URL, else
+        HOTLINE_<SVC>_PORT on this machine (processes.service_url, as `services up` starts them)."""
+        return cls(*(service_url(name) for name in ("intake", "sessions", "followup")))
 
     def pick(self, service: str) -> str:
         urls: str = getattr(self, service)

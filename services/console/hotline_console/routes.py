@@ -12,12 +12,13 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import jwt
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, Security
 from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
+from fastapi.security import APIKeyCookie
 from hotline_shared.auth import Role, TokenVerifier, mint_token
 from hotline_shared.centers import Centers
 from hotline_shared.clock import Clock
-from hotline_shared.problems import Problem
+from hotline_shared.problems import BODY_PROBLEMS, Problem, problem_responses
 from pydantic import BaseModel, ConfigDict, Field
 
 from hotline_console.feed import Feed
@@ -55,6 +56,58 @@ class DevLogin(BaseModel):
     )
 
 
+# ---- the API document: how each route is authenticated, and what it answers ---------------
+
+# The browser's sign-in session (HttpOnly, set by sign-in), checked by `signed_in` below; an
+# unsafe request also echoes the session's CSRF token in X-CSRF-Token.
+SESSION_COOKIE = APIKeyCookie(
+    name=COOKIE, scheme_name="consoleSession", auto_error=False,
+    description="the console's sign-in session cookie (sign in at /bff/login or "
+    "/bff/dev-login); unsafe methods also send X-CSRF-Token from /bff/me",
+)  # fmt: skip
+PUBLIC: dict[str, Any] = {"security": []}  # the sign-in routes: nobody is signed in yet
+# A signed-in route: not signed in (401), cross-origin or no CSRF token (403), invalid input
+# (422), the server's trouble (500, 503: MongoDB, the identity provider).
+SIGNED_IN_PROBLEMS = problem_responses(401, 403, 422, 500, 503)
+# What the console asks a service for on the user's behalf: its problems pass through (400,
+# 403, 404, 409, 422, 429, …), 502 when it is unreachable.
+UPSTREAM_PROBLEMS = problem_responses(400, 404, 409, 429, 502)
+
+
+def _text(media_type: str, description: str) -> dict[int | str, dict[str, Any]]:
+    return {200: {"description": description,
+                  "content": {media_type: {"schema": {"type": "string"}}}}}  # fmt: skip
+
+
+class Me(BaseModel):
+    sub: str
+    role: Role
+    centers: list[str]
+    agent_ids: list[str]
+    csrf_token: str = Field(description="send it as X-CSRF-Token with every unsafe request")
+    expires_at: str
+
+
+class SignInOptions(BaseModel):
+    oidc: bool = Field(description="single sign-on is configured (/bff/login)")
+    dev_login: bool = Field(description="development sign-in is on (/bff/dev-login)")
+    centers: list[str] = Field(description="the centers to sign in to (development only)")
+
+
+class CallerHistory(BaseModel):
+    """Parts of three services' answers, as they gave them (see their API documents)."""
+
+    contact_id: str
+    previous_contacts: list[dict[str, Any]] = Field(
+        description="intake: GET /v1/contacts/{contact_id}/history items"
+    )
+    last_risk: dict[str, Any] | None = Field(description="the newest earlier contact's risk")
+    last_safety_plan: dict[str, Any] = Field(
+        description="sessions: GET /v1/sessions/{session_id}/previous-safety-plan"
+    )
+    open_followups: list[dict[str, Any]] = Field(description="follow-up: GET /v1/followups items")
+
+
 def _same_origin(request: Request, public_url: str) -> None:
     origin = request.headers.get("origin")
     if origin is not None and origin.rstrip("/") != public_url.rstrip("/"):
@@ -64,7 +117,9 @@ def _same_origin(request: Request, public_url: str) -> None:
 def build_router(get: Callable[[], Console]) -> APIRouter:
     router = APIRouter()
 
-    async def signed_in(request: Request) -> WebSession:
+    async def signed_in(
+        request: Request, _cookie: Annotated[str | None, Security(SESSION_COOKIE)]
+    ) -> WebSession:
         console = get()
         session = await console.sessions.get(request.cookies.get(COOKIE), now=console.clock.now())
         if session is None:
@@ -78,20 +133,22 @@ def build_router(get: Callable[[], Console]) -> APIRouter:
 
     SignedIn = Annotated[WebSession, Depends(signed_in)]
 
-    @router.get("/bff/me", tags=["console"])
+    @router.get("/bff/me", tags=["console"], response_model=Me, responses=SIGNED_IN_PROBLEMS)
     async def me(session: SignedIn) -> dict[str, Any]:
         who = session.principal
         return {"sub": who.sub, "role": who.role, "centers": who.centers,
                 "agent_ids": who.agent_ids, "csrf_token": session.csrf,
                 "expires_at": session.expires_at.isoformat()}  # fmt: skip
 
-    @router.get("/bff/sign-in-options", tags=["console"])
+    @router.get("/bff/sign-in-options", tags=["console"], response_model=SignInOptions,
+                openapi_extra=PUBLIC, responses=problem_responses(500))  # fmt: skip
     async def sign_in_options() -> dict[str, Any]:
         console = get()
         return {"oidc": console.oidc is not None, "dev_login": console.dev_secret is not None,
                 "centers": console.centers.ids() if console.dev_secret else []}  # fmt: skip
 
-    @router.post("/bff/dev-login", tags=["console"], status_code=204)
+    @router.post("/bff/dev-login", tags=["console"], status_code=204, openapi_extra=PUBLIC,
+                 responses=BODY_PROBLEMS | problem_responses(403, 404, 422, 500, 503))  # fmt: skip
     async def dev_login(body: DevLogin, request: Request) -> Response:
         """Development only (HOTLINE_DEV_LOGIN=1): sign in as anyone."""
         console = get()
@@ -105,7 +162,11 @@ def build_router(get: Callable[[], Console]) -> APIRouter:
                            centers=[body.center_id], now=now, agent_ids=body.agent_ids)  # fmt: skip
         return await _start_session(console, token, Response(status_code=204))
 
-    @router.get("/bff/login", tags=["console"])
+    @router.get("/bff/login", tags=["console"], status_code=302, response_class=RedirectResponse,
+                openapi_extra=PUBLIC, responses={
+                    302: {"description": "to the identity provider's sign-in (PKCE)",
+                          "headers": {"Location": {"schema": {"type": "string"}}}},
+                    **problem_responses(404, 500, 503)})  # fmt: skip
     async def login() -> Response:
         """OpenID Connect: to the identity provider, with PKCE."""
         console = get()
@@ -122,7 +183,8 @@ def build_router(get: Callable[[], Console]) -> APIRouter:
                             secure=console.settings.cookie_secure, samesite="lax")  # fmt: skip
         return response
 
-    @router.get("/bff/callback", tags=["console"])
+    @router.get("/bff/callback", tags=["console"], response_class=HTMLResponse, openapi_extra=PUBLIC,
+                responses=problem_responses(400, 401, 403, 404, 422, 500, 503))  # fmt: skip
     async def callback(request: Request, code: Annotated[str, Query(max_length=2048)],
                        state: Annotated[str, Query(max_length=256)]) -> Response:  # fmt: skip
         console = get()
@@ -140,14 +202,15 @@ def build_router(get: Callable[[], Console]) -> APIRouter:
         page.delete_cookie(LOGIN_COOKIE, path="/bff/callback")
         return await _start_session(console, tokens["access_token"], page)
 
-    @router.post("/bff/logout", tags=["console"], status_code=204)
+    @router.post("/bff/logout", tags=["console"], status_code=204, responses=SIGNED_IN_PROBLEMS)
     async def logout(request: Request, _session: SignedIn) -> Response:
         await get().sessions.end(request.cookies.get(COOKIE))
         response = Response(status_code=204)
         response.delete_cookie(COOKIE, path="/")
         return response
 
-    @router.get("/bff/events", tags=["console"])
+    @router.get("/bff/events", tags=["console"], response_class=StreamingResponse,
+                responses=SIGNED_IN_PROBLEMS | _text("text/event-stream", "Server-Sent Events"))  # fmt: skip
     async def events(session: SignedIn,
                      last_event_id: Annotated[str | None, Header(max_length=64)] = None) -> Response:  # fmt: skip
         """Server-Sent Events: what concerns this user, live."""
@@ -165,21 +228,24 @@ def build_router(get: Callable[[], Console]) -> APIRouter:
         return StreamingResponse(stream, media_type="text/event-stream",
                                  headers={"X-Accel-Buffering": "no"})  # fmt: skip
 
-    @router.get("/bff/contacts/{contact_id}/history", tags=["console"])
+    @router.get("/bff/contacts/{contact_id}/history", tags=["console"], response_model=CallerHistory,
+                responses=SIGNED_IN_PROBLEMS | UPSTREAM_PROBLEMS)  # fmt: skip
     async def history(contact_id: str, session: SignedIn) -> dict[str, Any]:
         """The caller's history in this center: earlier contacts and their risk (intake), the
         last safety plan (sessions), open follow-ups (follow-up). Each part access-checked and
         audited by the service that holds it."""
         return await caller_history(get(), session, contact_id)
 
-    @router.get("/bff/export/kpis.csv", tags=["console"])
+    @router.get("/bff/export/kpis.csv", tags=["console"], response_class=Response,
+                responses=SIGNED_IN_PROBLEMS | UPSTREAM_PROBLEMS | _text("text/csv", "KPIs per interval"))  # fmt: skip
     async def export_kpis(session: SignedIn, request: Request) -> Response:
         """The contact KPIs per interval, as the KPI API gives them (no PHI), for a spreadsheet."""
         page = await get().upstreams.json("intake", "v1/kpis/operations/intervals", token=session.token,
                                           params=list(request.query_params.multi_items()))  # fmt: skip
         return _csv("kpis.csv", KPI_COLUMNS, page["intervals"])
 
-    @router.get("/bff/export/followups.csv", tags=["console"])
+    @router.get("/bff/export/followups.csv", tags=["console"], response_class=Response,
+                responses=SIGNED_IN_PROBLEMS | UPSTREAM_PROBLEMS | _text("text/csv", "the funnel by kind"))  # fmt: skip
     async def export_followups(session: SignedIn, request: Request) -> Response:
         """Follow-up outcomes by kind for the interval (scheduled, attempted, reached,
         declined, lost): counts only, no PHI."""
@@ -188,9 +254,19 @@ def build_router(get: Callable[[], Console]) -> APIRouter:
         rows = [{"kind": kind, **counts} for kind, counts in page["funnel"].items()]
         return _csv("followups.csv", FUNNEL_COLUMNS, rows)
 
-    @router.api_route("/api/{service}/{path:path}", methods=["GET", *UNSAFE], tags=["console"])
     async def proxy(service: str, path: str, request: Request, session: SignedIn) -> Response:
         return await get().upstreams.forward(request, service, path, token=session.token)
+
+    # One route a method, so each has an operation id of its own.
+    passed_through: dict[int | str, dict[str, Any]] = {
+        200: {"description": "the service's answer (status, body and content type as it gave "
+              "them: see its own API document)", "content": {"application/json": {"schema": {}}}}
+    }  # fmt: skip
+    for method in ("GET", *UNSAFE):
+        router.add_api_route("/api/{service}/{path:path}", proxy, methods=[method],
+                             tags=["console"], operation_id=f"proxy_{method.lower()}",
+                             response_class=Response,
+                             responses=SIGNED_IN_PROBLEMS | UPSTREAM_PROBLEMS | passed_through)  # fmt: skip
 
     return router
 

@@ -7,19 +7,13 @@ from datetime import timedelta
 
 import httpx
 from fastapi import FastAPI
-from hotline_shared import audit
+from hotline_shared import audit, metrics
 from hotline_shared.audit import AuditLog
-from hotline_shared.events import (
-    CONTACTS_TOPIC,
-    RISK_TOPIC,
-    SECURITY_TOPIC,
-    SESSIONS_TOPIC,
-    Envelope,
-)
+from hotline_shared.events import FOLLOWUPS_TOPIC, SECURITY_TOPIC, FollowupKind
 from hotline_shared.keystore import load_keyring
 from hotline_shared.mongo import ensure_indexes
 from hotline_shared.retention import LegalHolds, run_retention
-from hotline_shared.service import Periodic, Runtime, create_app, create_runtime
+from hotline_shared.service import GAUGE_SECONDS, Periodic, Runtime, create_app, create_runtime
 
 from hotline_followup import caring
 from hotline_followup import service_layer as svc
@@ -28,7 +22,8 @@ from hotline_followup.adapters import caring as series
 from hotline_followup.adapters.messaging import IntakeDirectory, SmtpMail, SmtpRelay, TwilioMessages
 from hotline_followup.domain.hours import CallingHours
 from hotline_followup.domain.policy import DEMO_TIME_SCALE, Policy, load_policy
-from hotline_followup.entrypoints import routes
+from hotline_followup.domain.task import Sla
+from hotline_followup.entrypoints import consumers, routes
 from hotline_followup.settings import FollowupSettings
 
 
@@ -75,11 +70,16 @@ def build_app(runtime: Runtime | None = None, settings: FollowupSettings | None 
             audit=AuditLog(rt.db, rt.security.master_key_bytes()),
         )  # fmt: skip
 
-    async def on_event(event: Envelope) -> None:
-        await svc.on_event(followup(), event)
+    consumers.register(runtime.bus, followup, group_id=settings.group_id)
 
-    for topic in (CONTACTS_TOPIC, RISK_TOPIC, SESSIONS_TOPIC, SECURITY_TOPIC):
-        runtime.bus.subscribe(topic, group_id=f"{settings.group_id}.{topic}", handler=on_event)
+    async def gauges() -> None:
+        open_tasks = await followup().tasks.open_by_kind_and_sla()
+        for kind in FollowupKind:
+            for sla in Sla:
+                count = open_tasks.get((str(kind), str(sla)), 0)
+                metrics.FOLLOWUP_TASKS.labels(kind=str(kind), sla_state=str(sla)).set(count)
+        await metrics.observe_pending({"tasks": followup().outbox.pending,
+                                       "caring": followup().caring.outbox.pending})  # fmt: skip
 
     async def send_alerts() -> None:
         await followup().alerts.send_due(http, now=followup().clock.now())
@@ -106,6 +106,7 @@ def build_app(runtime: Runtime | None = None, settings: FollowupSettings | None 
                 lambda: svc.run_timers(followup(), limit=settings.timer_batch),
             ),
             Periodic("outbox-relay", 5.0, lambda: followup().outbox.relay()),
+            Periodic("gauges", GAUGE_SECONDS, gauges),
             Periodic("caring-outbox-relay", 5.0, lambda: followup().caring.outbox.relay()),
             Periodic(
                 "caring-messages",
@@ -115,4 +116,5 @@ def build_app(runtime: Runtime | None = None, settings: FollowupSettings | None 
             Periodic("alerts", settings.alert_interval_seconds, send_alerts),
             Periodic("retention", runtime.security.retention_interval_seconds, retention),
         ],
+        produces=(FOLLOWUPS_TOPIC, SECURITY_TOPIC),
     )

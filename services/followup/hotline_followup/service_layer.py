@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from hotline_shared import metrics
 from hotline_shared.audit import AuditLog
 from hotline_shared.auth import Principal, Role
 from hotline_shared.clock import Clock
@@ -265,6 +266,7 @@ async def run_timers(f: Followup, *, limit: int = 200) -> int:
         if doc is None:
             continue  # another replica has it, or it changed: the next round sees it
         fraction = f.policy(doc["center_id"]).at_risk_fraction
+        metrics.TIMER_LATENESS.observe(max(0.0, (now - doc["next_fire_at"]).total_seconds()))
         task, happened = fire(to_task(doc), now=now, fraction=fraction)
         if await _store(f, doc, task, happened):
             fired += len(happened)

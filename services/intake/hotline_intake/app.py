@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 from fastapi import FastAPI
+from hotline_shared import metrics
 from hotline_shared.audit import AuditLog
+from hotline_shared.events import CONTACTS_TOPIC, RISK_TOPIC, SECURITY_TOPIC
 from hotline_shared.keystore import load_keyring
 from hotline_shared.mongo import EventLog, ensure_indexes
 from hotline_shared.ratelimit import PhiReadLimit
 from hotline_shared.retention import LegalHolds, run_retention
-from hotline_shared.service import Periodic, Runtime, create_app, create_runtime
+from hotline_shared.service import GAUGE_SECONDS, Periodic, Runtime, create_app, create_runtime
 
 from hotline_intake import service_layer as svc
 from hotline_intake.adapters import contacts, records
@@ -18,6 +20,8 @@ from hotline_intake.entrypoints import contacts as contact_routes
 from hotline_intake.entrypoints import webhooks
 from hotline_intake.service_layer import Intake, settle_due
 from hotline_intake.settings import IntakeSettings
+
+OUTBOX_COLLECTIONS = ("contacts", "screenings", "escalations")  # the records with outboxes
 
 
 def build_app(runtime: Runtime | None = None, settings: IntakeSettings | None = None) -> FastAPI:
@@ -43,8 +47,14 @@ def build_app(runtime: Runtime | None = None, settings: IntakeSettings | None = 
                                    window=timedelta(seconds=rt.security.phi_read_window_seconds)),
         )  # fmt: skip
 
+    async def gauges() -> None:
+        await metrics.observe_pending(
+            {**{name: intake().outbox(name).pending for name in OUTBOX_COLLECTIONS},
+             "emitted_events": intake().events.pending}
+        )  # fmt: skip
+
     async def relay() -> None:
-        for name in ("contacts", "screenings", "escalations"):
+        for name in OUTBOX_COLLECTIONS:
             await intake().outbox(name).relay()
         await intake().events.relay()
 
@@ -62,7 +72,9 @@ def build_app(runtime: Runtime | None = None, settings: IntakeSettings | None = 
         startup=startup,
         periodic=[
             Periodic("outbox-relay", 5.0, relay),
+            Periodic("gauges", GAUGE_SECONDS, gauges),
             Periodic("settle-contacts", 5.0, lambda: settle_due(intake())),
             Periodic("retention", runtime.security.retention_interval_seconds, retention),
         ],
+        produces=(CONTACTS_TOPIC, RISK_TOPIC, SECURITY_TOPIC),
     )

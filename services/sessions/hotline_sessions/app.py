@@ -5,21 +5,21 @@ from __future__ import annotations
 from datetime import timedelta
 
 from fastapi import FastAPI
+from hotline_shared import metrics
 from hotline_shared.audit import AuditLog
-from hotline_shared.events import CONTACTS_TOPIC, RISK_TOPIC, Envelope
+from hotline_shared.events import RISK_TOPIC, SECURITY_TOPIC, SESSIONS_TOPIC
 from hotline_shared.keystore import load_keyring
 from hotline_shared.mongo import EventLog, ensure_indexes
 from hotline_shared.ratelimit import PhiReadLimit
 from hotline_shared.retention import LegalHolds, run_retention
-from hotline_shared.service import Periodic, Runtime, create_app, create_runtime
+from hotline_shared.service import GAUGE_SECONDS, Periodic, Runtime, create_app, create_runtime
 
 from hotline_sessions import service_layer as svc
 from hotline_sessions.adapters.risk_feed import RiskFeed
 from hotline_sessions.adapters.store import INDEXES
-from hotline_sessions.entrypoints import routes
+from hotline_sessions.entrypoints import consumers, routes
+from hotline_sessions.entrypoints.consumers import RISK_GROUP
 from hotline_sessions.settings import SessionsSettings
-
-RISK_GROUP = "hotline-sessions.risk"
 
 
 def build_app(runtime: Runtime | None = None, settings: SessionsSettings | None = None) -> FastAPI:
@@ -50,14 +50,12 @@ def build_app(runtime: Runtime | None = None, settings: SessionsSettings | None 
         if "sessions" in holder:
             await sessions().risk_feed.stop()
 
-    async def on_contacts(event: Envelope) -> None:
-        await svc.on_contact_event(sessions(), event)
+    consumers.register(runtime.bus, sessions)
 
-    async def on_risk(event: Envelope) -> None:
-        await svc.on_risk_event(sessions(), event)
-
-    runtime.bus.subscribe(CONTACTS_TOPIC, group_id="hotline-sessions.contacts", handler=on_contacts)
-    runtime.bus.subscribe(RISK_TOPIC, group_id=RISK_GROUP, handler=on_risk)
+    async def gauges() -> None:
+        metrics.SESSIONS_OPEN.set(await sessions().store.open_total())
+        await metrics.observe_pending({"sessions": sessions().outbox("sessions").pending,
+                                       "emitted_events": sessions().events.pending})  # fmt: skip
 
     async def relay() -> None:
         await sessions().outbox("sessions").relay()
@@ -79,6 +77,7 @@ def build_app(runtime: Runtime | None = None, settings: SessionsSettings | None 
         shutdown=shutdown,
         periodic=[
             Periodic("outbox-relay", 5.0, relay),
+            Periodic("gauges", GAUGE_SECONDS, gauges),
             Periodic("retention", runtime.security.retention_interval_seconds, retention),
             Periodic(
                 "documentation-overdue",
@@ -86,4 +85,5 @@ def build_app(runtime: Runtime | None = None, settings: SessionsSettings | None 
                 lambda: svc.fire_overdue(sessions()),
             ),
         ],
+        produces=(SESSIONS_TOPIC, SECURITY_TOPIC),
     )

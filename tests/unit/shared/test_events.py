@@ -36,10 +36,32 @@ def test_a_data_field_a_newer_producer_added_is_ignored(event_type: str) -> None
 
 @pytest.mark.parametrize("event_type", ALL_TYPES)
 def test_a_cloudevents_extension_attribute_is_ignored(event_type: str) -> None:
-    body = sample_envelope(
-        event_type, traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
-    )
+    body = sample_envelope(event_type, partitionkey="k-1", sequence="42")
     assert parse_event(json.dumps(body)) == sample_event(event_type)
+
+
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+@pytest.mark.parametrize("event_type", ALL_TYPES)
+def test_the_distributed_tracing_extension_is_read_and_written_back(event_type: str) -> None:
+    body = sample_envelope(event_type, traceparent=TRACEPARENT, tracestate="vendor=1")
+    event = parse_event(json.dumps(body))
+    assert (event.traceparent, event.tracestate) == (TRACEPARENT, "vendor=1")
+    assert json.loads(event.model_dump_json())["traceparent"] == TRACEPARENT
+
+
+@pytest.mark.parametrize("event_type", ALL_TYPES)
+def test_an_untraced_event_has_no_tracing_attributes_at_all(event_type: str) -> None:
+    """CloudEvents attributes are present with a value or absent, never null."""
+    dumped = json.loads(sample_event(event_type).model_dump_json())
+    assert "traceparent" not in dumped and "tracestate" not in dumped
+
+
+def test_a_malformed_traceparent_is_refused() -> None:
+    event_type = ALL_TYPES[0]
+    with pytest.raises(ValidationError):
+        parse_event(json.dumps(sample_envelope(event_type, traceparent="00-zz")))
 
 
 def test_a_field_added_inside_a_nested_object_is_ignored() -> None:

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 import httpx
 import structlog
-from hotline_shared import webhooks
+from hotline_shared import metrics, webhooks
 from hotline_shared.centers import Centers
 from hotline_shared.events import Envelope
 from hotline_shared.mongo import Document
@@ -145,10 +145,12 @@ class AlertQueue:
         center = self.centers.get(alert["center_id"])
         if center is None or not center.alert_webhook_url:
             await self._finish(alert, {"status": "dropped"})
+            metrics.ALERTS.labels(result="dropped").inc()
             return 0
         body = alert["body"].encode()
         if center.alert_webhook_secret is None:  # the centers file refuses this; never unsigned
             await self._finish(alert, {"status": "dropped"})
+            metrics.ALERTS.labels(result="dropped").inc()
             return 0
         secret = center.alert_webhook_secret.get_secret_value()
         headers = {"Content-Type": "application/cloudevents+json",
@@ -160,7 +162,9 @@ class AlertQueue:
             ok = False
         if ok:
             await self._finish(alert, {"status": "sent", "sent_at": now})
+            metrics.ALERTS.labels(result="sent").inc()
             return 1
+        metrics.ALERTS.labels(result="failed").inc()
         tries = alert["tries"] + 1
         backoff = min(timedelta(seconds=2**tries), MAX_BACKOFF)
         status = "failed" if tries >= MAX_TRIES else "pending"

@@ -15,7 +15,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from hotline_followup.domain.policy import TaskSpec
-from hotline_followup.domain.task import Sla, Status, Task, next_fire_at, within_sla
+from hotline_followup.domain.task import TERMINAL, Sla, Status, Task, next_fire_at, within_sla
 
 COLLECTION = "tasks"
 INDEXES = (
@@ -154,6 +154,15 @@ class TaskStore:
             [("due_at", ASCENDING), ("_id", ASCENDING)]
         )
         return [doc async for doc in cursor.limit(limit)]
+
+    async def open_by_kind_and_sla(self) -> dict[tuple[str, str], int]:
+        """Tasks not yet closed, by kind and SLA state (a gauge)."""
+        pipeline: list[Document] = [
+            {"$match": {"status": {"$nin": [str(s) for s in TERMINAL]}}},
+            {"$group": {"_id": {"kind": "$kind", "sla": "$sla_state"}, "n": {"$sum": 1}}},
+        ]
+        cursor = await self.collection.aggregate(pipeline)
+        return {(doc["_id"]["kind"], doc["_id"]["sla"]): doc["n"] async for doc in cursor}
 
     async def count_by_sla_state(self, match: Document) -> dict[str, int]:
         pipeline = [{"$match": match}, {"$group": {"_id": "$sla_state", "n": {"$sum": 1}}}]

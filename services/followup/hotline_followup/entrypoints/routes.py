@@ -1,16 +1,17 @@
 """Follow-up HTTP API: the work queue, a task, attempts, SLA summary and breaches."""
 
 from collections.abc import Callable
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, Security
 from hotline_shared import twilio as signatures
-from hotline_shared.auth import Principal, Role, TokenVerifier, bearer
+from hotline_shared.auth import TWILIO_SIGNATURE, Principal, Role, TokenVerifier, bearer
 from hotline_shared.centers import Center
 from hotline_shared.events import AttemptOutcome, RiskLevel
 from hotline_shared.intervals import Interval, checked_window
-from hotline_shared.problems import Problem
+from hotline_shared.problems import API_PROBLEMS, BODY_PROBLEMS, Problem, problem_responses
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool
 
 from hotline_followup import caring
@@ -65,15 +66,145 @@ class AttemptCreate(BaseModel):
     documentation: CallDocumentation | None = None
 
 
+# ---- what the routes answer (read models) ---------------------------------------------------
+
+
+class AttemptRead(BaseModel):
+    n: int | None
+    outcome: str | None
+    at: datetime | None
+    by: str | None
+
+
+class TaskRead(BaseModel):
+    id: str
+    contact_id: str
+    center_id: str
+    kind: str = Field(description="callback | ems-confirmation | safety-follow-up | follow-up | "
+                      "check-in")  # fmt: skip
+    status: str = Field(description="scheduled | due | attempted | completed | missed | cancelled")
+    due_at: datetime
+    sla_state: str = Field(description="on-track | at-risk | breached")
+    attempts: int
+    max_attempts: int | None
+    policy_version: str
+    created_at: datetime
+    first_attempt_at: datetime | None
+    claimed_by: str | None
+    claim_until: datetime | None
+    attempt_log: list[AttemptRead]
+
+
+class TaskPage(BaseModel):
+    items: list[TaskRead]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page")
+
+
+class AlertRead(BaseModel):
+    id: str
+    center_id: str
+    type: str = Field(description="the CloudEvents type of the event alerted on")
+    contact_id: str | None
+    at: datetime | None
+    imminent: bool
+    detail: dict[str, Any] = Field(description="level, reason, kind, followup_id, … as given")
+    acked_by: str | None
+    acked_at: datetime | None
+    delivery: str | None = Field(description="the alert's delivery to supervisors")
+    oncall: str | None = Field(description="the on-call page, when one was needed")
+
+
+class AlertPage(BaseModel):
+    items: list[AlertRead]
+    next_cursor: str | None = None
+
+
+class FunnelCounts(BaseModel):
+    scheduled: int
+    attempted: int
+    reached: int
+    declined: int
+    lost: int
+
+
+class BreachCount(BaseModel):
+    start: datetime
+    breached: int
+
+
+class FollowupKpiIntervals(BaseModel):
+    center_id: str
+    from_: datetime = Field(alias="from")
+    to: datetime
+    interval_seconds: float
+    funnel: dict[str, FunnelCounts] = Field(description="by task kind (caring contacts apart)")
+    sla_breaches: list[BreachCount]
+
+
+class MessageRead(BaseModel):
+    index: int | None
+    send_at: datetime | None
+    status: str | None
+    tries: int | None
+    sent_at: datetime | None
+    reason: str | None
+
+
+class SeriesRead(BaseModel):
+    """A caring-contacts series: no destination, no message text."""
+
+    id: str
+    contact_id: str
+    center_id: str
+    session_id: str
+    channel: str
+    status: str
+    created_at: datetime
+    opted_out_by: str | None
+    opted_out_at: datetime | None
+    messages: list[MessageRead]
+
+
+class SeriesPage(BaseModel):
+    items: list[SeriesRead]
+
+
+class FollowupKpis(BaseModel):
+    tasks: int
+    scheduled: int
+    reached: int
+    declined: int
+    lost_to_follow_up: int
+    first_attempt_within_sla_rate: float | None
+    completion_rate: float | None
+    lost_to_follow_up_rate: float | None
+    median_seconds_to_first_attempt: float | None
+
+
+class CaringKpis(BaseModel):
+    scheduled: int = Field(description="series started")
+    active: int
+    completed: int
+    opted_out: int
+    messages: dict[str, int] = Field(description="messages by status")
+
+
+class SlaSummary(FollowupKpis):
+    center_id: str
+    counts: dict[str, int] = Field(description="tasks by SLA state")
+    by_kind: dict[str, FollowupKpis | CaringKpis]
+
+
 def build_router(get: Callable[[], Followup], verifier: TokenVerifier) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["followups"])
+    router = APIRouter(prefix="/v1", tags=["followups"], responses=API_PROBLEMS)
+    changes = problem_responses(409)
     Worker = Annotated[
         Principal, Depends(bearer(verifier, Role.COUNSELOR, Role.SUPERVISOR, Role.ADMIN))
     ]
     Supervisor = Annotated[Principal, Depends(bearer(verifier, Role.SUPERVISOR, Role.ADMIN))]
     Limit = Annotated[int, Query(ge=1, le=500)]
 
-    @router.get("/followups")
+    @router.get("/followups", response_model=TaskPage, responses=problem_responses(400))
     async def queue(
         who: Worker,
         center_id: Annotated[str, Query(min_length=1)],
@@ -92,7 +223,7 @@ def build_router(get: Callable[[], Followup], verifier: TokenVerifier) -> APIRou
                                     contact_ids=contact_id or (),
                                     sla_state=str(sla_state) if sla_state else None)  # fmt: skip
 
-    @router.get("/followups/{followup_id}")
+    @router.get("/followups/{followup_id}", response_model=TaskRead)
     async def read(followup_id: str, who: Worker) -> dict[str, Any]:
         doc = await get().tasks.get(followup_id)
         if doc is None:
@@ -100,7 +231,8 @@ def build_router(get: Callable[[], Followup], verifier: TokenVerifier) -> APIRou
         who.require_center(doc["center_id"], svc.unknown_followup)
         return svc.task_out(doc)
 
-    @router.post("/followups/{followup_id}/attempts", status_code=201)
+    @router.post("/followups/{followup_id}/attempts", status_code=201, response_model=TaskRead,
+                 responses=BODY_PROBLEMS | changes)  # fmt: skip
     async def record_attempt(
         followup_id: str,
         body: AttemptCreate,
@@ -114,22 +246,23 @@ def build_router(get: Callable[[], Followup], verifier: TokenVerifier) -> APIRou
                                        documentation=notes)  # fmt: skip
         return svc.task_out(doc)
 
-    @router.post("/followups/{followup_id}/claim")
+    @router.post("/followups/{followup_id}/claim", response_model=TaskRead, responses=changes)
     async def claim(followup_id: str, who: Worker) -> dict[str, Any]:
         """Take the task (others see it claimed until the claim expires)."""
         return svc.task_out(await svc.claim_task(get(), followup_id, who, take=True))
 
-    @router.post("/followups/{followup_id}/release")
+    @router.post("/followups/{followup_id}/release", response_model=TaskRead, responses=changes)
     async def release(followup_id: str, who: Worker) -> dict[str, Any]:
         """Give the task back to the queue (its holder, or a supervisor)."""
         return svc.task_out(await svc.claim_task(get(), followup_id, who, take=False))
 
-    @router.post("/followups/{followup_id}/assign")
+    @router.post("/followups/{followup_id}/assign", response_model=TaskRead,
+                 responses=BODY_PROBLEMS | changes)  # fmt: skip
     async def assign(followup_id: str, body: AssignTask, who: Supervisor) -> dict[str, Any]:
         """Give the task to a worker (it shows claimed by them); audited."""
         return svc.task_out(await svc.assign_task(get(), followup_id, body.worker, who))
 
-    @router.get("/alerts")
+    @router.get("/alerts", response_model=AlertPage)
     async def alerts(
         who: Supervisor,
         center_id: Annotated[str, Query(min_length=1)],
@@ -140,12 +273,12 @@ def build_router(get: Callable[[], Followup], verifier: TokenVerifier) -> APIRou
         who.require_center(center_id)
         return {"items": await svc.recent_alerts(get(), center_id, limit), "next_cursor": None}
 
-    @router.post("/alerts/{alert_id}/acknowledge")
+    @router.post("/alerts/{alert_id}/acknowledge", response_model=AlertRead)
     async def acknowledge(alert_id: str, who: Supervisor) -> dict[str, Any]:
         """Who and when (the first acknowledgement counts); audited."""
         return await svc.acknowledge_alert(get(), alert_id, who)
 
-    @router.get("/kpis/followups")
+    @router.get("/kpis/followups", response_model=FollowupKpiIntervals)
     async def followup_kpis(
         who: Supervisor,
         center_id: Annotated[str, Query(min_length=1)],
@@ -159,12 +292,13 @@ def build_router(get: Callable[[], Followup], verifier: TokenVerifier) -> APIRou
         return await svc.followup_kpi_intervals(get(), center_id=center_id, start=start, end=end,
                                                 step=interval.step)  # fmt: skip
 
-    @router.post("/followups/{followup_id}/schedule")
+    @router.post("/followups/{followup_id}/schedule", response_model=TaskRead,
+                 responses=BODY_PROBLEMS | changes)  # fmt: skip
     async def schedule(followup_id: str, body: ScheduleCall, who: Worker) -> dict[str, Any]:
         """The next call at a time agreed with the person, inside calling hours."""
         return svc.task_out(await svc.schedule_call(get(), followup_id, body.at, who))
 
-    @router.get("/caring-series")
+    @router.get("/caring-series", response_model=SeriesPage)
     async def caring_series(
         who: Worker, center_id: Annotated[str, Query(min_length=1)],
         contact_id: Annotated[str | None, Query(max_length=200)] = None, limit: Limit = 100,
@@ -177,7 +311,7 @@ def build_router(get: Callable[[], Followup], verifier: TokenVerifier) -> APIRou
         docs = await get().caring.series.page(query, limit)
         return {"items": [caring.series_out(d) for d in docs]}
 
-    @router.get("/caring-series/{series_id}")
+    @router.get("/caring-series/{series_id}", response_model=SeriesRead)
     async def read_series(series_id: str, who: Worker) -> dict[str, Any]:
         doc = await get().caring.series.get(series_id)
         if doc is None:
@@ -185,19 +319,19 @@ def build_router(get: Callable[[], Followup], verifier: TokenVerifier) -> APIRou
         who.require_center(doc["center_id"], caring.unknown_series)
         return caring.series_out(doc)
 
-    @router.post("/caring-series/{series_id}/stop")
+    @router.post("/caring-series/{series_id}/stop", response_model=SeriesRead)
     async def stop_series(series_id: str, who: Worker) -> dict[str, Any]:
         """The person asked for no more messages: the rest of the series is cancelled."""
         return caring.series_out(await caring.stop_series(get().caring, series_id, who))
 
-    @router.get("/sla/summary")
+    @router.get("/sla/summary", response_model=SlaSummary)
     async def summary(
         who: Supervisor, center_id: Annotated[str, Query(min_length=1)]
     ) -> dict[str, Any]:
         who.require_center(center_id)
         return await svc.sla_summary(get(), center_id)
 
-    @router.get("/sla/breaches")
+    @router.get("/sla/breaches", response_model=TaskPage, responses=problem_responses(400))
     async def breaches(
         who: Supervisor,
         center_id: Annotated[str, Query(min_length=1)],
@@ -217,7 +351,10 @@ TWIML_EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 def messaging_router(get: Callable[[], caring.Caring], public_url: str | None) -> APIRouter:
     """Twilio Messaging webhooks, signed with the center's auth token: a caller's reply
     (STOP opts out) and the delivery report of a message we sent."""
-    router = APIRouter(prefix="/v1/messaging/twilio", tags=["messaging"])
+    # Signed by Twilio, not a bearer token: declared here, checked by `signed` below.
+    router = APIRouter(prefix="/v1/messaging/twilio", tags=["messaging"],
+                       dependencies=[Security(TWILIO_SIGNATURE)],
+                       responses=problem_responses(400, 403, 404, 413, 422, 500, 503))  # fmt: skip
 
     async def signed(request: Request, center_id: str) -> tuple[Center, dict[str, str]]:
         center = get().centers.get(center_id)
@@ -229,7 +366,9 @@ def messaging_router(get: Callable[[], caring.Caring], public_url: str | None) -
         return center, signatures.signed_form(body, token=center.twilio_auth_token, url=url,
                                               given=given)  # fmt: skip
 
-    @router.post("/{center_id}/inbound")
+    @router.post("/{center_id}/inbound", response_class=Response,
+                 responses={200: {"description": "empty TwiML",
+                                  "content": {"text/xml": {"schema": {"type": "string"}}}}})  # fmt: skip
     async def inbound(center_id: str, request: Request) -> Response:
         """A caller's reply; the answer is empty TwiML (Twilio confirms opt-outs itself)."""
         center, form = await signed(request, center_id)

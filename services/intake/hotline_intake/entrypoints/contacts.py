@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Header, Query
 from hotline_shared.auth import Principal, Role, TokenVerifier, bearer
 from hotline_shared.events import EscalationReason, RiskLevel
 from hotline_shared.intervals import Interval, checked_window
-from hotline_shared.problems import Problem
+from hotline_shared.problems import API_PROBLEMS, BODY_PROBLEMS, Problem, problem_responses
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool
 
 from hotline_intake import service_layer as svc
@@ -113,8 +113,154 @@ class ReleaseReason(StrEnum):
     CARING_CONTACT = "caring-contact"  # the follow-up service sending a caring message
 
 
+# ---- what the routes answer (read models) ---------------------------------------------------
+
+
+class ContactSummary(BaseModel):
+    """A contact's metadata: no number, no risk."""
+
+    id: str
+    center_id: str
+    channel: str
+    status: str | None
+    wait_seconds: float | None
+    times: dict[str, str] = Field(description="milestone → ISO 8601 time (queued, answered, …)")
+
+
+class ContactPage(BaseModel):
+    items: list[ContactSummary]
+    next_cursor: str | None = None
+
+
+class RiskSummary(BaseModel):
+    level: str | None
+    assessed_at: str | None
+
+
+class EarlierContact(ContactSummary):
+    risk: RiskSummary | None = Field(description="the risk the contact ended at")
+
+
+class EarlierContactPage(BaseModel):
+    items: list[EarlierContact]
+    next_cursor: str | None = None
+
+
+class EmsConfirmation(BaseModel):
+    reached: bool
+    confirmed_by: str
+    confirmed_at: str
+
+
+class EscalationRead(BaseModel):
+    id: str
+    contact_id: str
+    reason: str
+    actions: list[str]
+    escalated_by: str
+    escalated_at: str
+    ems: EmsConfirmation | None
+
+
+class ContactRisk(BaseModel):
+    level: str | None
+    screening_id: str | None = None
+    assessed_at: datetime | None = None
+
+
+class ContactRead(BaseModel):
+    id: str
+    center_id: str
+    provider: str
+    channel: str
+    status: str | None
+    caller_reachable: bool
+    times: dict[str, datetime]
+    risk: ContactRisk | None
+    wait_seconds: float | None
+    escalations: list[EscalationRead]
+
+
+class OverrideRead(BaseModel):
+    level: str
+    direction: str
+
+
+class ScreeningRead(BaseModel):
+    id: str
+    contact_id: str
+    status: str = Field(description="complete | incomplete")
+    next_question: str | None = Field(description="where an incomplete screen resumes")
+    level: str | None = Field(description="none | low | moderate | high; null while incomplete")
+    computed_level: str | None
+    rule_version: str
+    override: OverrideRead | None
+    assessed_by: str
+    assessed_at: str | None
+
+
+class CallerRelease(BaseModel):
+    contact_id: str
+    caller_number: str | None
+    email: str | None
+
+
+class OperationsKpis(BaseModel):
+    center_id: str
+    since: datetime
+    until: datetime
+    offered: int
+    answered: int
+    abandoned: int
+    short_abandoned: int
+    failed: int
+    transferred: int
+    transferred_out_of_center: int
+    transferred_within_center: int
+    answer_rate: float | None
+    abandonment_rate: float | None
+    rollover_rate: float | None
+    longest_wait_seconds: float | None
+    average_speed_to_answer_seconds: float | None
+    average_time_to_abandon_seconds: float | None
+    service_level: float | None
+    service_level_threshold_seconds: int
+    average_handle_time_seconds: float | None
+
+
+class IntervalKpis(BaseModel):
+    start: datetime
+    offered: int
+    answered: int
+    abandoned: int
+    short_abandoned: int
+    answer_rate: float | None
+    abandonment_rate: float | None
+    average_speed_to_answer_seconds: float | None
+    service_level: float | None
+
+
+class KpiIntervals(BaseModel):
+    center_id: str
+    from_: datetime = Field(alias="from")
+    to: datetime
+    interval_seconds: float
+    service_level_threshold_seconds: int
+    intervals: list[IntervalKpis]
+    risk_mix: dict[str, int] = Field(description="screens made in the window, by level")
+
+
+class LiveBoard(BaseModel):
+    center_id: str
+    at: datetime
+    waiting: int
+    longest_waiting_seconds: float | None
+    counselors_on_contacts: int
+    today: OperationsKpis
+
+
 def build_router(get_intake: Callable[[], Intake], verifier: TokenVerifier) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["contacts"])
+    router = APIRouter(prefix="/v1", tags=["contacts"], responses=API_PROBLEMS)
     Clinician = Annotated[Principal, Depends(bearer(verifier, Role.COUNSELOR, Role.SUPERVISOR))]
     Supervisor = Annotated[Principal, Depends(bearer(verifier, Role.SUPERVISOR, Role.ADMIN))]
     Releaser = Annotated[
@@ -125,7 +271,7 @@ def build_router(get_intake: Callable[[], Intake], verifier: TokenVerifier) -> A
     async def contact_for(contact_id: str, who: Principal) -> StoredContact:
         return await svc.contact_for(get_intake(), contact_id, who)
 
-    @router.get("/contacts")
+    @router.get("/contacts", response_model=ContactPage)
     async def list_mine(
         who: Clinician, center_id: Annotated[str, Query(min_length=1)]
     ) -> dict[str, Any]:
@@ -135,7 +281,8 @@ def build_router(get_intake: Callable[[], Intake], verifier: TokenVerifier) -> A
         docs = await svc.my_contacts(get_intake(), center_id=center_id, who=who)
         return {"items": [_summary(d) for d in docs], "next_cursor": None}
 
-    @router.get("/contacts/{contact_id}/history")
+    @router.get("/contacts/{contact_id}/history", response_model=EarlierContactPage,
+                responses=problem_responses(429))  # fmt: skip
     async def history(contact_id: str, who: Clinician) -> dict[str, Any]:
         """The same caller's earlier contacts in this center, with the risk each ended at."""
         contact = await contact_for(contact_id, who)
@@ -145,7 +292,8 @@ def build_router(get_intake: Callable[[], Intake], verifier: TokenVerifier) -> A
         return {"items": [_summary(d) | {"risk": _risk_out(d.get("risk"))} for d in docs],
                 "next_cursor": None}  # fmt: skip
 
-    @router.get("/contacts/{contact_id}")
+    @router.get("/contacts/{contact_id}", response_model=ContactRead,
+                responses=problem_responses(429))  # fmt: skip
     async def read_contact(contact_id: str, who: Clinician) -> dict[str, Any]:
         contact = await contact_for(contact_id, who)
         await get_intake().phi_reads.check(who, center_id=contact.center_id, contact_id=contact_id,
@@ -163,7 +311,8 @@ def build_router(get_intake: Callable[[], Intake], verifier: TokenVerifier) -> A
             "escalations": [_escalation_out(e) for e in await svc.escalations_of(get_intake(), contact_id)],
         }  # fmt: skip
 
-    @router.post("/contacts/{contact_id}/screenings", status_code=201)
+    @router.post("/contacts/{contact_id}/screenings", status_code=201,
+                 response_model=ScreeningRead, responses=BODY_PROBLEMS | problem_responses(409))  # fmt: skip
     async def create_screening(
         contact_id: str,
         body: ScreeningCreate,
@@ -178,7 +327,8 @@ def build_router(get_intake: Callable[[], Intake], verifier: TokenVerifier) -> A
             )  # fmt: skip
         return _screening_out(doc)
 
-    @router.put("/contacts/{contact_id}/screenings/{screening_id}")
+    @router.put("/contacts/{contact_id}/screenings/{screening_id}", response_model=ScreeningRead,
+                responses=BODY_PROBLEMS | problem_responses(409))  # fmt: skip
     async def resume_screening(
         contact_id: str, screening_id: str, body: ScreeningCreate, who: Clinician
     ) -> dict[str, Any]:
@@ -191,7 +341,8 @@ def build_router(get_intake: Callable[[], Intake], verifier: TokenVerifier) -> A
             )  # fmt: skip
         return _screening_out(doc)
 
-    @router.post("/contacts/{contact_id}/escalations", status_code=201)
+    @router.post("/contacts/{contact_id}/escalations", status_code=201,
+                 response_model=EscalationRead, responses=BODY_PROBLEMS | problem_responses(409))  # fmt: skip
     async def create_escalation(
         contact_id: str,
         body: EscalationCreate,
@@ -205,7 +356,8 @@ def build_router(get_intake: Callable[[], Intake], verifier: TokenVerifier) -> A
         )  # fmt: skip
         return _escalation_out(doc)
 
-    @router.post("/contacts/{contact_id}/escalations/{escalation_id}/ems-confirmation")
+    @router.post("/contacts/{contact_id}/escalations/{escalation_id}/ems-confirmation",
+                 response_model=EscalationRead, responses=BODY_PROBLEMS | problem_responses(409))  # fmt: skip
     async def confirm_ems(
         contact_id: str, escalation_id: str, body: EmsConfirmationCreate, who: Clinician
     ) -> dict[str, Any]:
@@ -219,7 +371,8 @@ def build_router(get_intake: Callable[[], Intake], verifier: TokenVerifier) -> A
         )
         return _escalation_out(doc)
 
-    @router.get("/contacts/{contact_id}/caller")
+    @router.get("/contacts/{contact_id}/caller", response_model=CallerRelease,
+                responses=problem_responses(429))  # fmt: skip
     async def read_caller(
         contact_id: str, who: Releaser, reason: Annotated[ReleaseReason, Query()]
     ) -> dict[str, Any]:
@@ -239,7 +392,8 @@ def build_router(get_intake: Callable[[], Intake], verifier: TokenVerifier) -> A
             raise Problem(404, "No caller number on record", detail="withheld or never given")
         return {"contact_id": contact_id, "caller_number": released.number, "email": released.email}
 
-    @router.put("/contacts/{contact_id}/callback-number", status_code=204)
+    @router.put("/contacts/{contact_id}/callback-number", status_code=204,
+                responses=BODY_PROBLEMS)  # fmt: skip
     async def record_callback_number(contact_id: str, body: CallbackNumber, who: Clinician) -> None:
         """A number to call back, for a contact that arrived without one (chat, withheld
         caller id): stored encrypted, audited; a waiting callback starts."""
@@ -247,21 +401,21 @@ def build_router(get_intake: Callable[[], Intake], verifier: TokenVerifier) -> A
         await svc.record_callback_number(get_intake(), contact=contact, number=body.number,
                                          actor=who.sub, role=str(who.role))  # fmt: skip
 
-    @router.put("/contacts/{contact_id}/email", status_code=204)
+    @router.put("/contacts/{contact_id}/email", status_code=204, responses=BODY_PROBLEMS)
     async def record_email(contact_id: str, body: EmailAddress, who: Clinician) -> None:
         """An email address the caller gave for caring contacts: stored encrypted, audited."""
         contact = await contact_for(contact_id, who)
         await svc.record_email(get_intake(), contact=contact, email=body.email, actor=who.sub,
                                role=str(who.role))  # fmt: skip
 
-    @router.put("/contacts/{contact_id}/legal-hold", status_code=204)
+    @router.put("/contacts/{contact_id}/legal-hold", status_code=204, responses=BODY_PROBLEMS)
     async def legal_hold(contact_id: str, body: LegalHold, who: Supervisor) -> None:
         """Keep (or stop keeping) this contact's records past retention, in every service."""
         contact = await contact_for(contact_id, who)
         await svc.set_legal_hold(get_intake(), contact=contact, held=body.held, reason=body.reason,
                                  actor=who.sub, role=str(who.role))  # fmt: skip
 
-    @router.get("/kpis/operations")
+    @router.get("/kpis/operations", response_model=OperationsKpis)
     async def kpis(
         who: Supervisor,
         center_id: Annotated[str, Query(min_length=1)],
@@ -275,7 +429,7 @@ def build_router(get_intake: Callable[[], Intake], verifier: TokenVerifier) -> A
             get_intake(), center_id=center_id, since=since, until=until
         )
 
-    @router.get("/kpis/operations/intervals")
+    @router.get("/kpis/operations/intervals", response_model=KpiIntervals)
     async def kpi_intervals(
         who: Supervisor,
         center_id: Annotated[str, Query(min_length=1)],
@@ -290,7 +444,7 @@ def build_router(get_intake: Callable[[], Intake], verifier: TokenVerifier) -> A
         return await svc.kpi_intervals(get_intake(), center_id=center_id, start=start, end=end,
                                        step=interval.step)  # fmt: skip
 
-    @router.get("/kpis/live")
+    @router.get("/kpis/live", response_model=LiveBoard)
     async def live(
         who: Supervisor, center_id: Annotated[str, Query(min_length=1)]
     ) -> dict[str, Any]:

@@ -5,20 +5,39 @@ import json
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Request, Security
+from fastapi.security import APIKeyHeader
 from hotline_shared import twilio as signatures
+from hotline_shared.auth import TWILIO_SIGNATURE
 from hotline_shared.centers import Center
-from hotline_shared.problems import Problem
-from pydantic import ValidationError
+from hotline_shared.problems import Problem, problem_responses
+from pydantic import BaseModel, Field, ValidationError
 
 from hotline_intake.adapters.telephony import connect, pbx, taskrouter, twilio
 from hotline_intake.domain.contact import Observation
 from hotline_intake.service_layer import Intake, record_observation
 
+# Each provider's own credential, declared for the API document (checked below, not by these).
+CONNECT_API_KEY = APIKeyHeader(name="X-Api-Key", scheme_name="amazonConnectApiKey",
+                               auto_error=False, description="the center's Amazon Connect key")  # fmt: skip
+HOTLINE_SIGNATURE = APIKeyHeader(
+    name="X-Hotline-Signature", scheme_name="hotlineSignature", auto_error=False,
+    description='PBX bridges: "t=<unix>,v1=<hex HMAC-SHA256 of t.body>" with the center\'s '
+    "webhook secret, 5-minute window",
+)  # fmt: skip
+# Not a bearer route: bad payload (400), bad signature or key (403), unknown center (404),
+# over 64 KiB (413), invalid event (422), and the server's own trouble (500, 503).
+WEBHOOK_PROBLEMS = problem_responses(400, 403, 404, 413, 422, 500, 503)
+
+
+class WebhookAccepted(BaseModel):
+    accepted: bool
+    effects: list[str] = Field(description="the events the observation produced")
+
 
 def build_router(get_intake: Callable[[], Intake], public_url: str | None) -> APIRouter:
     """Bodies are bounded before any of this runs (hotline_shared.guard: 64 KiB)."""
-    router = APIRouter(prefix="/v1/telephony", tags=["telephony"])
+    router = APIRouter(prefix="/v1/telephony", tags=["telephony"], responses=WEBHOOK_PROBLEMS)
 
     def center_of(center_id: str) -> Center:
         center = get_intake().centers.get(center_id)
@@ -40,10 +59,10 @@ def build_router(get_intake: Callable[[], Intake], public_url: str | None) -> AP
         return signatures.signed_form(await request.body(), token=center.twilio_auth_token,
                                       url=url, given=given)  # fmt: skip
 
-    @router.post("/twilio/{center_id}")
+    @router.post("/twilio/{center_id}", response_model=WebhookAccepted)
     async def twilio_callback(
         request: Request, center: CenterDep,
-        x_twilio_signature: Annotated[str | None, Header()] = None,
+        x_twilio_signature: Annotated[str | None, Security(TWILIO_SIGNATURE)],
     ) -> dict[str, Any]:  # fmt: skip
         form = await twilio_form(request, center, x_twilio_signature)
         try:
@@ -52,10 +71,10 @@ def build_router(get_intake: Callable[[], Intake], public_url: str | None) -> AP
             raise Problem(400, "Invalid Twilio callback", detail=str(exc), field=exc.field) from exc
         return await accept(center, obs)
 
-    @router.post("/twilio-taskrouter/{center_id}")
+    @router.post("/twilio-taskrouter/{center_id}", response_model=WebhookAccepted)
     async def taskrouter_event(
         request: Request, center: CenterDep,
-        x_twilio_signature: Annotated[str | None, Header()] = None,
+        x_twilio_signature: Annotated[str | None, Security(TWILIO_SIGNATURE)],
     ) -> dict[str, Any]:  # fmt: skip
         """TaskRouter event callbacks: the real-time answer on Twilio."""
         form = await twilio_form(request, center, x_twilio_signature)
@@ -67,10 +86,11 @@ def build_router(get_intake: Callable[[], Intake], public_url: str | None) -> AP
             ) from exc
         return await accept(center, obs)
 
-    @router.post("/amazon-connect/{center_id}")
+    @router.post("/amazon-connect/{center_id}", response_model=WebhookAccepted)
     async def connect_event(
-        request: Request, center: CenterDep, x_api_key: Annotated[str | None, Header()] = None
-    ) -> dict[str, Any]:
+        request: Request, center: CenterDep,
+        x_api_key: Annotated[str | None, Security(CONNECT_API_KEY)],
+    ) -> dict[str, Any]:  # fmt: skip
         key = center.amazon_connect_api_key
         if key is None or not x_api_key or not _equal(key.get_secret_value(), x_api_key):
             raise Problem(403, "Invalid API key", field="X-Api-Key")
@@ -83,10 +103,10 @@ def build_router(get_intake: Callable[[], Intake], public_url: str | None) -> AP
             ) from exc
         return await accept(center, obs)
 
-    @router.post("/events/{center_id}")
+    @router.post("/events/{center_id}", response_model=WebhookAccepted)
     async def normalized_event(
         request: Request, center: CenterDep,
-        x_hotline_signature: Annotated[str | None, Header()] = None,
+        x_hotline_signature: Annotated[str | None, Security(HOTLINE_SIGNATURE)],
     ) -> dict[str, Any]:  # fmt: skip
         body = await request.body()
         secret = center.webhook_secret

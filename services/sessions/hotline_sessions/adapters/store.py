@@ -73,6 +73,10 @@ class SessionStore:
         )
         return result.matched_count == 1
 
+    async def open_total(self) -> int:
+        """Sessions open across every center (a gauge)."""
+        return await self.sessions.count_documents({"status": str(Status.OPEN)})
+
     async def open_count(self, contact_id: str) -> int:
         return await self.sessions.count_documents(
             {"contact_id": contact_id, "status": str(Status.OPEN)}
