@@ -4,7 +4,7 @@ UV ?= python3 -m uv
 STACK := deploy/local/stack.sh
 MARK := .local/test-started
 
-.PHONY: install up down status test test-fast lint typecheck check demo demo-down web-test help
+.PHONY: install up down status test test-fast lint typecheck check demo demo-down web-test help contracts
 
 WEB := services/console/web
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -77,6 +77,9 @@ demo: up ## the main job: stack, services, simulated traffic, report; services s
 	@$(UV) run --frozen hotline simulate --contacts $${CONTACTS:-300} --rate $${RATE:-10}
 	@if [ -n "$${STOP:-}" ]; then $(UV) run --frozen hotline services down; $(STACK) down; \
 	else echo "services left running: intake :8001, sessions :8002, followup :8003, console http://localhost:8004 (make demo-down stops them)"; fi
+
+contracts: install ## regenerate docs/asyncapi and docs/events from the code (a test fails when they are stale)
+	@$(UV) run --frozen python deploy/contracts.py
 
 demo-down: ## stop what `make demo` started
 	@$(UV) run --frozen hotline services down

@@ -74,6 +74,9 @@ def rendered() -> dict[Path, str]:
 
 
 def main() -> None:
+    from hotline_cli.processes import use_dev_secrets
+
+    use_dev_secrets()  # the apps refuse to be built without secrets; none reaches the documents
     for path, text in rendered().items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
