@@ -17,6 +17,7 @@ import uvicorn
 from fastapi import APIRouter, FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_fastapi_instrumentator import Instrumentator
+from pydantic import BaseModel
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -26,9 +27,9 @@ from hotline_shared.clock import Clock, SystemClock
 from hotline_shared.guard import RequestGuard
 from hotline_shared.kafka import EventBus
 from hotline_shared.mongo import Document, database, make_client, ping
-from hotline_shared.problems import install_problem_handlers, problem_response
+from hotline_shared.problems import install_problem_handlers, problem_response, problem_responses
 from hotline_shared.settings import KafkaSettings, MongoSettings, SecuritySettings
-from hotline_shared.tracing import configure_tracing, instrument_app
+from hotline_shared.tracing import configure_tracing, fastapi_telemetry
 
 log = structlog.get_logger(__name__)
 
@@ -63,6 +64,11 @@ def create_runtime(service: str, *, clock: Clock | None = None) -> Runtime:
         verifier=TokenVerifier(security),
         clock=clock or SystemClock(),
     )
+
+
+class ServiceStatus(BaseModel):
+    status: str
+    service: str
 
 
 GAUGE_SECONDS = 15.0  # how often a service counts its stored state for its gauges
@@ -124,19 +130,11 @@ def create_app(
             await runtime.bus.stop()
             await runtime.client.close()
 
-    app = FastAPI(title=title, version="1", lifespan=lifespan)
+    app = FastAPI(title=title, version="1", lifespan=lifespan, telemetry=fastapi_telemetry())
     install_problem_handlers(app)
     app.add_middleware(RequestGuard, verifier=runtime.verifier, bearer_first=bearer_first)
 
     # The ops routes: public (no credentials, by design), JSON or Prometheus text.
-    from pydantic import BaseModel
-
-    from hotline_shared.problems import problem_responses
-
-    class ServiceStatus(BaseModel):
-        status: str
-        service: str
-
     public: dict[str, list[object]] = {"security": []}
 
     @app.get("/healthz", tags=["ops"], response_model=ServiceStatus, openapi_extra=public)
@@ -174,7 +172,6 @@ def create_app(
         should_group_status_codes=False,
         excluded_handlers=["/healthz", "/readyz", "/metrics"],
     ).instrument(app, metric_namespace="", metric_subsystem="")
-    instrument_app(app)
     return app
 
 

@@ -2,7 +2,7 @@
 off (no SDK, no cost) otherwise; everything else is the standard `OTEL_*` variables
 (`OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_BSP_*`, `OTEL_TRACES_SAMPLER`, …).
 
-One trace follows a caller: the telephony webhook's server span, the events it causes (the
+One trace follows a caller: the telephony webhook's server span (FastAPI's own telemetry), the events it causes (the
 W3C trace context rides in each event as the CloudEvents distributed-tracing extension, so
 it survives the outbox and the broker), each consumer's processing span, its database
 commands and HTTP calls, the events that causes, down to the follow-up task.
@@ -25,13 +25,13 @@ from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor
 from opentelemetry.trace import SpanKind, Status
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI
+    from fastapi.telemetry import TelemetryConfig
     from opentelemetry.context import Context
 
 tracer = trace.get_tracer("hotline")
 
 _configured: dict[str, bool] = {}
-EXCLUDED_URLS = "/healthz,/readyz,/metrics"
+UNTRACED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 def enabled_by_environment() -> bool:
@@ -73,15 +73,18 @@ def install(processor: SpanProcessor, *, service: str) -> None:
     _configured["done"] = True
 
 
-def instrument_app(app: FastAPI) -> None:
-    """Server spans for every route but the probes and /metrics (when tracing is on)."""
-    if not _configured.get("done"):
-        return
-    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
-
-    FastAPIInstrumentor.instrument_app(
-        app, excluded_urls=EXCLUDED_URLS, exclude_spans=["receive", "send"]
-    )
+def fastapi_telemetry() -> TelemetryConfig:
+    """FastAPI's native OpenTelemetry: server spans for every route but the probes and
+    /metrics while tracing is on. Its log records stay off: they carry exception messages
+    and validation errors with the input values (PHI). Its metrics stay off: Prometheus
+    gets HTTP metrics from the instrumentator (metrics.py)."""
+    return {
+        "tracing": bool(_configured.get("done")),
+        "logs": False,
+        "metrics": False,
+        "operation_spans": False,
+        "exclude": lambda scope: scope.get("path") in UNTRACED_PATHS,
+    }
 
 
 def trace_context() -> dict[str, str]:

@@ -27,7 +27,7 @@ CLINICIAN = ("counselor", "supervisor")
 WORKER = ("counselor", "supervisor", "admin")
 SUPERVISOR = ("supervisor", "admin")
 ROLES = ("counselor", "supervisor", "admin", "service")
-OPS = {"/healthz", "/readyz", "/metrics"}
+OPS = {"/healthz", "/readyz", "/metrics", "/asyncapi"}  # public by design: no caller data
 SIGNED = ("/v1/telephony/", "/v1/messaging/")  # a provider's signature, not a bearer token
 
 

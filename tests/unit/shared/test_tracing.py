@@ -82,3 +82,13 @@ def test_tracing_is_off_unless_an_otlp_endpoint_is_set(monkeypatch: pytest.Monke
     assert tracing.enabled_by_environment()
     monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
     assert not tracing.enabled_by_environment()
+
+
+def test_fastapis_own_telemetry_logs_nothing_and_skips_the_probes() -> None:
+    """FastAPI's native log records carry exception messages and validation input (PHI)."""
+    config = tracing.fastapi_telemetry()
+    assert config["logs"] is False
+    exclude = config["exclude"]
+    assert exclude is not None
+    assert all(exclude({"path": p}) for p in ("/healthz", "/readyz", "/metrics"))
+    assert not exclude({"path": "/v1/telephony/twilio/center-01"})
