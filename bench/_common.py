@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import subprocess
+import sys
 import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
 
 from hotline_cli.processes import ROOT, ServiceProcess, use_dev_secrets
 
@@ -47,3 +55,45 @@ class Service:
 
     async def __aexit__(self, *exc: object) -> None:
         self.process.stop()
+
+
+@contextlib.contextmanager
+def profiled(service: Service) -> Iterator[None]:
+    """With BENCH_PROFILE=1, sample the service with py-spy while the block runs and print
+    where its time went (the functions of ours and of our libraries, inclusive and self)."""
+    if not os.environ.get("BENCH_PROFILE"):
+        yield
+        return
+    out = ROOT / ".local" / f"profile-{service.name}.txt"
+    spy = subprocess.Popen(
+        [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(service.process.pid()),
+         "--format", "raw", "--rate", "250", "--output", str(out), "--nonblocking"],
+        stdout=subprocess.DEVNULL, stderr=(ROOT / ".local" / "py-spy.log").open("w"),
+    )  # fmt: skip
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(timeout=60)
+        print(profile_summary(out))
+
+
+def profile_summary(path: Path, top: int = 25) -> str:
+    """Collapsed stacks (py-spy --format raw) → the heaviest frames, inclusive and self."""
+    inclusive: Counter[str] = Counter()
+    own: Counter[str] = Counter()
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = [
+            f.split(" (")[0] + " " + f.rsplit("/", 1)[-1].rstrip(")") for f in stack.split(";")
+        ]
+        n = int(count)
+        total += n
+        for frame in set(frames):
+            inclusive[frame] += n
+        own[frames[-1]] += n
+    lines = [f"profile of {path.name}: {total} samples"]
+    lines += ["  inclusive:"] + [f"    {n / total:6.1%} {f}" for f, n in inclusive.most_common(top)]
+    lines += ["  self:"] + [f"    {n / total:6.1%} {f}" for f, n in own.most_common(top)]
+    return "\n".join(lines)

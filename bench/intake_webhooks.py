@@ -18,7 +18,7 @@ from email.utils import format_datetime
 from urllib.parse import urlencode
 
 import httpx
-from _common import Service, summary
+from _common import Service, profiled, summary
 from aiokafka import AIOKafkaProducer
 from hotline_shared import twilio as signatures
 from hotline_shared.mongo import make_client
@@ -113,9 +113,10 @@ async def main() -> None:
     args = parser.parse_args()
     async with Service("intake") as intake:
         await run_webhooks(intake.url, min(200, args.requests), args.concurrency)  # warm-up
-        seconds, latencies, failures = await run_webhooks(
-            intake.url, args.requests, args.concurrency
-        )
+        with profiled(intake):
+            seconds, latencies, failures = await run_webhooks(
+                intake.url, args.requests, args.concurrency
+            )
         events = args.requests * 2  # each in-progress callback on a new call: started + queued
         raw_seconds, raw_latencies = await run_raw_kafka(
             events, args.concurrency, f"{intake.prefix}.raw"

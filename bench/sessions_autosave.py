@@ -15,7 +15,7 @@ import uuid
 from datetime import UTC, datetime
 
 import httpx
-from _common import Service, summary
+from _common import Service, profiled, summary
 from hotline_sessions.service_layer import session_id_for
 from hotline_shared.auth import mint_token
 from hotline_shared.events import ContactAnswered, ContactAnsweredData, new_event
@@ -111,7 +111,10 @@ async def main() -> None:
     args = parser.parse_args()
     async with Service("sessions") as sessions:
         session_ids = await open_sessions(sessions.prefix, args.writers + 1)
-        seconds, latencies, conflicts = await run_autosaves(sessions.url, session_ids, args.saves)
+        with profiled(sessions):
+            seconds, latencies, conflicts = await run_autosaves(
+                sessions.url, session_ids, args.saves
+            )
         raw_seconds, raw_latencies = await run_raw(
             args.writers, args.saves, f"{sessions.prefix}_raw"
         )

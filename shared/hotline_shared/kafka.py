@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import inspect
 import json
+import logging
 import typing
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
@@ -104,6 +105,7 @@ class EventBus:
             enable_idempotence=True,  # forces acks=all: never lose an acknowledged event
             request_timeout_ms=30_000,
             graceful_timeout=15.0,
+            log_level=logging.DEBUG,  # a line per message received/processed: not at INFO
             middlewares=[
                 KafkaPrometheusMiddleware(
                     registry=REGISTRY, app_name=client_id, metrics_prefix="hotline_kafka"

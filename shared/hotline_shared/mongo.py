@@ -14,13 +14,13 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import structlog
 from pymongo import ASCENDING, AsyncMongoClient, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 from hotline_shared.events import Envelope, parse_event
 from hotline_shared.settings import MongoSettings
@@ -79,6 +79,7 @@ class Conflict(Exception):
 
 
 CONFLICT_TRIES = 20
+DUPLICATE_KEY = 11000
 
 
 async def retry_on_conflict(
@@ -107,6 +108,19 @@ async def insert_new(collection: AsyncCollection[Document], doc: Document) -> bo
     return True
 
 
+async def insert_in_order(collection: AsyncCollection[Document], docs: list[Document]) -> int:
+    """Insert `docs` in order, stopping at the first whose `_id` exists: how many were
+    inserted (a prefix of `docs`). One round trip."""
+    try:
+        await collection.insert_many(docs, ordered=True)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if not errors or any(e.get("code") != DUPLICATE_KEY for e in errors):
+            raise
+        return int(errors[0]["index"])
+    return len(docs)
+
+
 # ---- outbox ---------------------------------------------------------------------------
 
 
@@ -131,6 +145,8 @@ class Outbox:
         self.collection = collection
         self.publish = publish
 
+    PROJECTION: ClassVar[Document] = {FIELD: 1, SINCE: 1}  # what flush_document needs
+
     @staticmethod
     def fields(events: Sequence[Envelope], now: datetime) -> Document:
         """An inserted document's outbox fields."""
@@ -154,6 +170,11 @@ class Outbox:
 
     async def flush(self, doc_id: Any) -> int:
         doc = await self.collection.find_one({"_id": doc_id}, {self.FIELD: 1, self.SINCE: 1})
+        return await self.flush_document(doc)
+
+    async def flush_document(self, doc: Document | None) -> int:
+        """`flush` with the document already in hand (its `_id` and outbox fields, as the
+        writer's own find_one_and_update returned them): one round trip fewer."""
         if doc is None or (not doc.get(self.FIELD) and self.SINCE not in doc):
             return 0  # nothing pending: no write
         return await self._publish_pending(doc)

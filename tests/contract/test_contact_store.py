@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from hotline_intake.adapters.contacts import INDEXES, Caller, ContactStore
@@ -32,13 +34,35 @@ def seen(milestone: Milestone, seconds: int) -> Observation:
                        occurred_at=at, times={milestone: at})  # fmt: skip
 
 
-async def save(store: ContactStore, obs: Observation, version: int | None) -> bool:
+async def written(
+    store: ContactStore, obs: Observation, version: int | None
+) -> dict[str, Any] | None:
     stored = await store.get("ct-1")
     state = stored.state if stored else new_contact("ct-1", obs)
     new_state, emit = observe(state, obs, now=T0, settle_after=SETTLE)
     events = [sample_event("hotline.contact.queued.v1", id=f"e-{m}") for m in emit]
     return await store.save(new_state, center_id="center-01", expected_version=version,
                             caller=NOBODY, events=events, now=T0, settle_after=SETTLE)  # fmt: skip
+
+
+async def save(store: ContactStore, obs: Observation, version: int | None) -> bool:
+    return await written(store, obs, version) is not None
+
+
+async def test_a_save_answers_with_every_pending_event_in_order(store: ContactStore) -> None:
+    """What the writer publishes without reading the document again: its own events and any
+    a crash left before them, oldest first."""
+    first = await written(store, seen(Milestone.QUEUED, 0), None)
+    assert first is not None
+    assert [json.loads(e)["id"] for e in first[Outbox.FIELD]] == ["e-started", "e-queued"]
+    second = await written(store, seen(Milestone.ANSWERED, 5), 1)  # the first not flushed
+    assert second is not None and second["_id"] == "ct-1"
+    assert [json.loads(e)["id"] for e in second[Outbox.FIELD]] == [
+        "e-started",
+        "e-queued",
+        "e-answered",
+    ]
+    assert second[Outbox.SINCE] == T0
 
 
 async def test_a_contact_is_created_once(store: ContactStore) -> None:

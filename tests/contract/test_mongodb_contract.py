@@ -11,7 +11,7 @@ import asyncio
 from datetime import timedelta
 
 import pytest
-from hotline_shared.mongo import Document, insert_new, sum_metrics
+from hotline_shared.mongo import Document, insert_in_order, insert_new, sum_metrics
 from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -69,6 +69,30 @@ async def test_a_unique_insert_is_won_by_exactly_one_of_50_writers(
     )
     assert results.count(True) == 1
     assert await db["claims"].count_documents({}) == 1
+
+
+async def test_an_ordered_insert_many_stops_at_the_first_taken_id(
+    db: AsyncDatabase[Document],
+) -> None:
+    """The audit chain's group commit: a batch keeps its prefix and says how long it was."""
+    chain = db["chain"]
+    await chain.insert_one({"_id": "c:3", "by": "another replica"})
+    docs = [{"_id": f"c:{n}", "n": n} for n in range(1, 6)]
+    assert await insert_in_order(chain, docs) == 2
+    assert [d["_id"] async for d in chain.find({}).sort("_id", ASCENDING)] == ["c:1", "c:2", "c:3"]
+    assert (await chain.find_one({"_id": "c:3"}) or {})["by"] == "another replica"
+    assert await insert_in_order(chain, [{"_id": "c:4"}, {"_id": "c:5"}]) == 2
+
+
+async def test_concurrent_ordered_batches_never_both_take_a_place(
+    db: AsyncDatabase[Document],
+) -> None:
+    chain = db["chain"]
+    batches = [[{"_id": f"c:{n}", "writer": w} for n in range(1, 11)] for w in range(8)]
+    written = await asyncio.gather(*(insert_in_order(chain, b) for b in batches))
+    stored = [d async for d in chain.find({})]
+    assert sorted(written) == [0] * 7 + [10]  # whoever took c:1 took the run; the rest none
+    assert {d["writer"] for d in stored} == {written.index(10)}
 
 
 async def test_workers_claiming_due_tasks_never_claim_one_twice(

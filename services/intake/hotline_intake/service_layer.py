@@ -119,13 +119,13 @@ async def record_observation(intake: Intake, center: Center, obs: Observation) -
     """Apply one provider event to its contact; publish what it caused. Idempotent."""
     contact_id = contact_id_for(center.id, str(obs.provider), obs.provider_contact_id)
 
-    async def attempt() -> list[Milestone] | None:
+    async def attempt() -> tuple[list[Milestone], Document | None] | None:
         stored = await intake.contacts.get(contact_id)
         state = stored.state if stored else new_contact(contact_id, obs)
         now = intake.clock.now()
         new_state, emit = observe(state, obs, now=now, settle_after=intake.settle_after)
         if stored is not None and new_state == state:
-            return []  # a provider retry: recorded already (the flush below mends a lost publish)
+            return [], None  # a provider retry: recorded already (the flush mends a lost publish)
         caller = _caller(intake, center, contact_id, obs, stored.caller if stored else None)
         short = center.short_abandon_seconds
         events = [_contact_event(center.id, new_state, m, caller, now, short) for m in emit]
@@ -134,10 +134,13 @@ async def record_observation(intake: Intake, center: Center, obs: Observation) -
             caller=caller, events=events, now=now, settle_after=intake.settle_after,
             short_abandon_seconds=short,
         )  # fmt: skip
-        return emit if saved else None
+        return (emit, saved) if saved is not None else None
 
-    emitted = await retry_on_conflict(attempt, what="contact")
-    await intake.outbox("contacts").flush(contact_id)
+    emitted, written = await retry_on_conflict(attempt, what="contact")
+    if written is not None:  # the write returned its outbox: publish without reading it again
+        await intake.outbox("contacts").flush_document(written)
+    else:
+        await intake.outbox("contacts").flush(contact_id)
     return emitted
 
 
@@ -161,13 +164,14 @@ async def _settle_one(intake: Intake, contact_id: str) -> int:
     events = [
         _contact_event(stored.center_id, new_state, m, stored.caller, now, short) for m in emit
     ]
-    if not await intake.contacts.save(
+    written = await intake.contacts.save(
         new_state, center_id=stored.center_id, expected_version=stored.version,
         caller=stored.caller, events=events, now=now, settle_after=intake.settle_after,
         short_abandon_seconds=short,
-    ):  # fmt: skip
+    )  # fmt: skip
+    if written is None:
         return 0  # changed meanwhile (another replica, a webhook): the next round settles it
-    await intake.outbox("contacts").flush(contact_id)
+    await intake.outbox("contacts").flush_document(written)
     return len(emit)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -277,8 +278,9 @@ async def save_version(
         fresh = await session_for(s, session_id, who)
         _next_version(fresh, kind, base)  # raises: closed meanwhile, or another save won
         raise _stale(version)
-    await s.store.keep_version(session_id, kind, head)
-    await audit(s, who, doc, f"{kind}.write", version=version)
+    # the version is accepted: its history entry and its audit entry are independent writes
+    await asyncio.gather(s.store.keep_version(session_id, kind, head),
+                         audit(s, who, doc, f"{kind}.write", version=version))  # fmt: skip
     return version
 
 

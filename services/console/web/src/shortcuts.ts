@@ -1,6 +1,6 @@
 // Every action has a key. Alt+letter works everywhere (also while typing a note); the single
 // keys work when no text field has the focus.
-import { useEffect, useRef } from "react";
+import { useLayoutEffect, useRef } from "react";
 
 export interface Shortcut {
   keys: string; // as shown on the "?" sheet
@@ -38,11 +38,14 @@ export function isTyping(target: EventTarget | null): boolean {
     (tag === "INPUT" && !["checkbox", "radio", "button", "submit"].includes((element as HTMLInputElement).type));
 }
 
-/** Call `handler` for each keydown (one listener, always the latest handler). */
+/** Call `handler` for each keydown (one listener, always the latest handler). The listener
+ * is attached as the screen is put on the page (a layout effect), not after the browser has
+ * painted it: a key pressed the moment a question shows is not lost (a CI run on a loaded
+ * machine pressed y/n between the two, and the screen stayed incomplete). */
 export function useKeys(handler: (event: KeyboardEvent) => void): void {
   const current = useRef(handler);
   current.current = handler;
-  useEffect(() => {
+  useLayoutEffect(() => {
     const listener = (event: KeyboardEvent) => current.current(event);
     window.addEventListener("keydown", listener);
     return () => window.removeEventListener("keydown", listener);

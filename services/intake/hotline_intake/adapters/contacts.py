@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from hotline_shared.events import Channel, Envelope, Provider
 from hotline_shared.mongo import Document, Outbox, insert_new, metric_entries, sum_metrics
-from pymongo import ASCENDING, IndexModel
+from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 
 from hotline_intake.domain.contact import (
@@ -150,8 +150,9 @@ class ContactStore:
         now: datetime,
         settle_after: timedelta,
         short_abandon_seconds: float = 5.0,
-    ) -> bool:
-        """Write state and its events in one document write; False on a concurrent change."""
+    ) -> Document | None:
+        """Write state and its events in one document write: the document's outbox as it is
+        now (for `Outbox.flush_document`), or None on a concurrent change."""
         fields = _state_fields(state, center_id=center_id, now=now, settle_after=settle_after,
                                short_abandon_seconds=short_abandon_seconds)  # fmt: skip
         fields |= {
@@ -161,15 +162,16 @@ class ContactStore:
             "updated_at": now,
         }
         if expected_version is None:
-            return await insert_new(self.collection, {
-                "_id": state.contact_id, "center_id": center_id, "version": 1, "created_at": now,
-                **Outbox.fields(events, now), **fields,
+            outbox = {"_id": state.contact_id, **Outbox.fields(events, now)}
+            inserted = await insert_new(self.collection, {
+                "center_id": center_id, "version": 1, "created_at": now, **outbox, **fields,
             })  # fmt: skip
+            return outbox if inserted else None
         update = Outbox.update({"$set": fields, "$inc": {"version": 1}}, events, now)
-        result = await self.collection.update_one(
-            {"_id": state.contact_id, "version": expected_version}, update
-        )
-        return result.modified_count == 1
+        return await self.collection.find_one_and_update(
+            {"_id": state.contact_id, "version": expected_version}, update,
+            projection=Outbox.PROJECTION, return_document=ReturnDocument.AFTER,
+        )  # fmt: skip
 
     async def unsettled(self, now: datetime, limit: int = 200) -> list[str]:
         cursor = self.collection.find({"settle_due_at": {"$lte": now}}, {"_id": 1}).limit(limit)
