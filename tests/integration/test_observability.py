@@ -104,7 +104,8 @@ async def test_one_trace_runs_from_the_telephony_webhook_to_the_follow_up_task(
         trace = [s for s in spans if s.span.trace_id == consumed[0].span.trace_id]
         scheduled = [s for s in trace if s.service == "hotline-followup"
                      and s.span.name == "send hotline.followups.v1"]  # fmt: skip
-        return trace if scheduled else None
+        roots = [s for s in trace if not s.span.parent_span_id]  # each service exports apart
+        return trace if scheduled and roots else None
 
     trace = await wait_until(the_trace, timeout=60, what="the trace reaching the task's event")
     by_id = {s.span.span_id: s for s in trace}
