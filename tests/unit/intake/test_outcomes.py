@@ -105,6 +105,10 @@ def test_handle_time_runs_to_the_end_of_after_contact_work_where_known() -> None
     assert state.after_work_ended_at == seq.at(960)  # TaskRouter task.completed
     assert handle_seconds(state) == 960 - 16  # answered at 16 s (reservation.accepted)
     assert handle_seconds(replace(state, after_work_ended_at=None)) == 900 - 16
+    # an answer time after the end (clocks that disagree) gives no handle time, never a negative
+    late = {**state.times, Milestone.ANSWERED: seq.at(990)}
+    assert handle_seconds(replace(state, times=late, after_work_ended_at=None)) is None
+    assert handle_seconds(replace(state, times=late)) is None
 
 
 def test_connect_after_contact_work_end_is_read() -> None:

@@ -306,6 +306,10 @@ def handle_seconds(state: ContactState) -> float | None:
     if not (answered and ended):
         return None
     until = max(ended, state.after_work_ended_at or ended)
+    if until < answered:
+        # providers' clocks disagree (an answer derived from a queue time reported after the
+        # end): no handle time rather than a negative one in the average
+        return None
     return (until - answered).total_seconds()
 
 
