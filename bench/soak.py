@@ -71,7 +71,7 @@ async def soak(minutes: float, rate: float) -> None:
         first, last = warm[0][1], warm[-1][1]
         rss = [p[1] for p in warm]
         print(f"  {name:9} RSS after 1 min {first:7.1f} MiB, at the end {last:7.1f} MiB, "
-              f"min {min(rss):7.1f}, max {max(rss):7.1f}: drift {last / first - 1:+.1%} "
+              f"min {min(rss):7.1f}, max {max(rss):7.1f} ({len(rss)} samples): drift {last / first - 1:+.1%} "
               f"({'flat' if abs(last / first - 1) <= 0.10 else 'NOT flat'} within ±10 %)")  # fmt: skip
 
 
