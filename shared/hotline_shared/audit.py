@@ -98,6 +98,10 @@ class AuditLog:
             while batch := self._waiting.pop(center_id, []):
                 try:
                     await self._append(center_id, [body for body, _ in batch])
+                except asyncio.CancelledError:  # the process is stopping: nobody waits forever
+                    for _, done in batch:
+                        done.cancel()
+                    raise
                 except Exception as exc:
                     for _, done in batch:
                         if not done.done():
@@ -134,23 +138,25 @@ class AuditLog:
             # our next place was taken by another replica: catch the head up, chain again
             taken = await self.entries.find_one({"_id": f"{center_id}:{seq - len(pending) + 1}"})
             if taken is not None:
-                base = chained[written - 1] if written else head
-                await self._advance(center_id, {**head, "seq": base["seq"]}, taken)
+                await self._advance(center_id, head, taken)
             return None
 
         # Every writer of a center appends to one chain; within a replica they share a turn.
         await retry_on_conflict(append, what="audit chain", tries=AUDIT_TRIES)
 
     async def _advance(self, center_id: str, head: Document, entry: Document) -> None:
-        """Move the head to `entry` if it is still where this writer saw it."""
-        if head["seq"] == 0 and "_id" not in head:
-            # (another writer may have made the head first: the next read catches up)
-            await insert_new(
-                self.heads, {"_id": center_id, "seq": entry["seq"], "hash": entry["hash"]}
-            )
-            return
+        """Move the head forward to `entry`, never back. The chain has no gaps (a place is
+        only taken after its predecessor), so any entry past the head is a valid head; a
+        writer whose move lost to a smaller one (a replica catching up one entry while this
+        batch was inserted) still lands, and nobody catches up entry by entry."""
+        first = head["seq"] == 0 and "_id" not in head  # no head yet: make it
+        made = first and await insert_new(
+            self.heads, {"_id": center_id, "seq": entry["seq"], "hash": entry["hash"]}
+        )
+        if made:
+            return  # (another writer may have made it first: the move below then applies)
         await self.heads.update_one(
-            {"_id": center_id, "seq": head["seq"]},
+            {"_id": center_id, "seq": {"$lt": entry["seq"]}},
             {"$set": {"seq": entry["seq"], "hash": entry["hash"]}},
         )
 

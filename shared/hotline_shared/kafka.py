@@ -260,10 +260,14 @@ class _ReliableConsumer:
     def _observe_lag(self, msg: KafkaMessage, record: Any) -> None:
         """Records between this one and the partition's end, as the consumer last saw it."""
         highwater = getattr(msg.consumer, "highwater", None)
-        end = highwater(TopicPartition(record.topic, record.partition)) if highwater else None
+        try:  # a gauge never fails a handler (highwater asserts the partition is assigned)
+            end = highwater(TopicPartition(record.topic, record.partition)) if highwater else None
+        except Exception:
+            return
         if end is not None:
-            lag = max(0, end - record.offset - 1)
-            metrics.CONSUMER_LAG.labels(consumer=self.group_id, topic=record.topic).set(lag)
+            metrics.CONSUMER_LAG.labels(
+                consumer=self.group_id, topic=record.topic, partition=str(record.partition)
+            ).set(max(0, end - record.offset - 1))
 
     async def _dead_letter(self, msg: KafkaMessage, error: str) -> None:
         record: Any = msg.raw_message

@@ -59,8 +59,9 @@ DEAD_LETTERS = Counter(
 )  # fmt: skip
 CONSUMER_LAG = Gauge(
     "hotline_consumer_lag_messages",
-    "Records behind the partition's end, as of the last record a consumer group handled",
-    ["consumer", "topic"],
+    "Records behind the partition's end, as of the last record a consumer group handled "
+    "there (a consumer that stopped handling keeps its last value)",
+    ["consumer", "topic", "partition"],
 )
 OUTBOX_PENDING = Gauge(
     "hotline_outbox_pending_events",

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 tracer = trace.get_tracer("hotline")
 
 _configured: dict[str, bool] = {}
+TRACESTATE_LIMIT = 512  # the event's own bound on the extension (events.Envelope)
 UNTRACED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
@@ -91,7 +92,10 @@ def trace_context() -> dict[str, str]:
     """The current span's W3C trace context (`traceparent`, maybe `tracestate`), or {}."""
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
-    return {k: v for k, v in carrier.items() if k in ("traceparent", "tracestate")}
+    context = {k: v for k, v in carrier.items() if k in ("traceparent", "tracestate")}
+    if len(context.get("tracestate", "")) > TRACESTATE_LIMIT:
+        del context["tracestate"]  # an upstream's long vendor state is not worth an event
+    return context
 
 
 def context_of(traceparent: str | None, tracestate: str | None = None) -> Context | None:

@@ -279,8 +279,14 @@ async def save_version(
         _next_version(fresh, kind, base)  # raises: closed meanwhile, or another save won
         raise _stale(version)
     # the version is accepted: its history entry and its audit entry are independent writes
-    await asyncio.gather(s.store.keep_version(session_id, kind, head),
-                         audit(s, who, doc, f"{kind}.write", version=version))  # fmt: skip
+    # (both run to their end; the first failure is the answer)
+    for outcome in await asyncio.gather(
+        s.store.keep_version(session_id, kind, head),
+        audit(s, who, doc, f"{kind}.write", version=version),
+        return_exceptions=True,
+    ):
+        if isinstance(outcome, BaseException):
+            raise outcome
     return version
 
 

@@ -92,3 +92,19 @@ def test_fastapis_own_telemetry_logs_nothing_and_skips_the_probes() -> None:
     assert exclude is not None
     assert all(exclude({"path": p}) for p in ("/healthz", "/readyz", "/metrics"))
     assert not exclude({"path": "/v1/telephony/twilio/center-01"})
+
+
+def test_a_long_upstream_tracestate_is_dropped_not_an_error(
+    exported: InMemorySpanExporter,
+) -> None:
+    """W3C allows more vendor state than an event carries: the event keeps the trace."""
+    upstream = tracing.context_of(
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        ",".join(f"v{n}={'x' * 200}" for n in range(5)),
+    )
+    data = sample_event("hotline.contact.started.v1").data
+    with tracing.span("webhook", parent=upstream):
+        event = new_event(ContactStarted, data=data, center_id="center-01", source="hotline/t",
+                          time=T0, cause=("x",))  # fmt: skip
+    assert event.traceparent is not None and "0af7651916cd43dd8448eb211c80319c" in event.traceparent
+    assert event.tracestate is None
