@@ -64,7 +64,7 @@ from hotline_intake.domain.contact import (
     observe,
     settle,
 )  # fmt: skip
-from hotline_intake.domain.facts import ems_confirmation_accepted, supersedes
+from hotline_intake.domain.facts import ems_confirmation_accepted, newest_wins
 from hotline_intake.domain.kpis import Queued, interval_kpis, ratio
 from hotline_intake.domain.triage import (
     RULE_VERSION,
@@ -414,8 +414,13 @@ async def record_risk(intake: Intake, contact_id: str, screening: Document) -> N
 
     async def attempt() -> bool | None:
         stored = await contact_or_404(intake, contact_id)
-        current = (stored.doc.get("risk") or {}).get("assessed_at")
-        if not supersedes(current, risk["assessed_at"]):
+        current = stored.doc.get("risk") or {}
+        recorded = (
+            (current["assessed_at"], str(current.get("screening_id") or ""))
+            if current.get("assessed_at") is not None
+            else None
+        )
+        if not newest_wins(recorded, (risk["assessed_at"], str(risk["screening_id"]))):
             return False
         return True if await intake.contacts.set_risk(stored, risk) else None
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 
 
-def supersedes(recorded_at: datetime | None, at: datetime) -> bool:
-    """The newest fact wins, in whatever order facts arrive (replays are unordered)."""
-    return recorded_at is None or at > recorded_at
+def newest_wins(recorded: tuple[datetime, str] | None, candidate: tuple[datetime, str]) -> bool:
+    """The newest fact wins, in whatever order facts arrive; two of the same instant (the
+    database keeps milliseconds) are ordered by their id, so every replica and every replay
+    keeps the same one."""
+    return recorded is None or candidate > recorded
 
 
 def ems_confirmation_accepted(current_reached: bool | None) -> bool:
