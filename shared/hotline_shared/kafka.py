@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 
 import httpx
 import structlog
-from aiokafka import TopicPartition
+from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from faststream import AckPolicy
@@ -138,6 +138,16 @@ class EventBus:
             )
         metrics.count_published(event)
 
+    async def partition_count(self, topic: str) -> int:
+        """How many partitions the (full-named) topic has."""
+        admin = AIOKafkaAdminClient(**self.settings.client_options())
+        await admin.start()
+        try:
+            [described] = await admin.describe_topics([topic])
+            return len(described["partitions"])
+        finally:
+            await admin.close()
+
     def produces(self, *topics: str) -> None:
         """Declare the topics this service publishes to: the send operations of its AsyncAPI
         document, each with the topic's event union as payload."""
@@ -156,13 +166,16 @@ class EventBus:
         document: dict[str, Any] = json.loads(spec.to_specification().to_json())
         return document
 
-    def subscribe(self, topic: str, *, group_id: str, handler: Handler[Any]) -> None:
+    def subscribe(self, topic: str, *, group_id: str, handler: Handler[Any],
+                  listener: ConsumerRebalanceListener | None = None) -> None:  # fmt: skip
         """Register a reliable consumer of `topic`; must be called before start(). The
-        handler's first parameter is annotated with the events it takes (a topic union)."""
+        handler's first parameter is annotated with the events it takes (a topic union);
+        `listener` hears which of the topic's partitions this replica is given."""
         consumer = _ReliableConsumer(self, group_id=group_id, handler=handler)
         self.broker.subscriber(
             self.topic(topic),
             group_id=group_id,
+            listener=listener,
             ack_policy=AckPolicy.NACK_ON_ERROR,
             auto_offset_reset="earliest",
             max_poll_interval_ms=600_000,

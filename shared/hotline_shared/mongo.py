@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
 import structlog
-from pymongo import ASCENDING, AsyncMongoClient, IndexModel
+from pymongo import ASCENDING, AsyncMongoClient, IndexModel, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
@@ -179,6 +179,31 @@ class Outbox:
             return 0  # nothing pending: no write
         return await self._publish_pending(doc)
 
+    async def flush_many(self, doc_ids: Sequence[Any], *, match: Document | None = None) -> int:
+        """`flush` of many documents (those of them matching `match`): one read, their events
+        published concurrently (each document's in order), one bulk write emptying them."""
+        cursor = self.collection.find(
+            {"_id": {"$in": list(doc_ids)}, self.SINCE: {"$exists": True}, **(match or {})},
+            self.PROJECTION,
+        )
+        docs = [doc async for doc in cursor if doc.get(self.FIELD)]
+        if not docs:
+            return 0
+        await asyncio.gather(*(self._publish_entries(doc[self.FIELD]) for doc in docs))
+        emptied = await self.collection.bulk_write(
+            [UpdateOne({"_id": doc["_id"], self.FIELD: doc[self.FIELD]},
+                       {"$set": {self.FIELD: []}, "$unset": {self.SINCE: ""}}) for doc in docs],
+            ordered=False,
+        )  # fmt: skip
+        if emptied.modified_count < len(docs):
+            # Writers added events to some (and will flush them): remove only what went out.
+            await self.collection.bulk_write(
+                [UpdateOne({"_id": doc["_id"]}, {"$pull": {self.FIELD: {"$in": doc[self.FIELD]}}})
+                 for doc in docs],
+                ordered=False,
+            )  # fmt: skip
+        return sum(len(doc[self.FIELD]) for doc in docs)
+
     async def relay(self, *, older_than: timedelta = RELAY_GRACE, limit: int = 500) -> int:
         """Publish what a crash left behind (run periodically). Documents marked pending
         later than `older_than` ago are left to the writer flushing them right now."""
@@ -193,10 +218,13 @@ class Outbox:
         """Documents with events not yet published (a gauge; the marker is indexed)."""
         return await self.collection.count_documents({self.SINCE: {"$exists": True}})
 
-    async def _publish_pending(self, doc: Document) -> int:
-        entries: list[str] = doc.get(self.FIELD) or []
+    async def _publish_entries(self, entries: Sequence[str]) -> None:
         for entry in entries:
             await self.publish(parse_event(entry))
+
+    async def _publish_pending(self, doc: Document) -> int:
+        entries: list[str] = doc.get(self.FIELD) or []
+        await self._publish_entries(entries)
         # Nothing added meanwhile: empty the outbox and drop the marker in one write.
         emptied = await self.collection.update_one(
             {"_id": doc["_id"], self.FIELD: entries},
@@ -208,6 +236,48 @@ class Outbox:
                 {"_id": doc["_id"]}, {"$pull": {self.FIELD: {"$in": entries}}}
             )
         return len(entries)
+
+
+class Flusher:
+    """Outbox flushes that run after the answer: a webhook's response waits for its state and
+    events to be durable (one write), not for Kafka. One flush at a time per document, in
+    order, so one process never publishes an event twice by flushing a document twice at
+    once. A flush that fails, or a process that dies, leaves the events to the relay."""
+
+    def __init__(self) -> None:
+        self._last: dict[tuple[str, Any], asyncio.Task[None]] = {}
+
+    def flush_later(self, outbox: Outbox, doc_id: Any, written: Document | None = None) -> None:
+        """Flush `doc_id`'s outbox soon; `written` is the document as its write returned it."""
+        key = (outbox.collection.full_name, doc_id)
+        before = self._last.get(key)
+        task = asyncio.create_task(self._flush(before, outbox, doc_id, written))
+        self._last[key] = task
+        task.add_done_callback(lambda done: self._forget(key, done))
+
+    def _forget(self, key: tuple[str, Any], done: asyncio.Task[None]) -> None:
+        if self._last.get(key) is done:
+            del self._last[key]
+
+    @staticmethod
+    async def _flush(
+        before: asyncio.Task[None] | None, outbox: Outbox, doc_id: Any, written: Document | None
+    ) -> None:
+        try:
+            if before is not None:
+                await asyncio.wait([before])  # then read what it left
+                written = None
+            if written is not None:
+                await outbox.flush_document(written)
+            else:
+                await outbox.flush(doc_id)
+        except Exception as exc:  # the relay publishes it
+            log.warning("outbox.flush_failed", collection=outbox.collection.name, exc_info=exc)
+
+    async def drain(self) -> None:
+        """Wait for every flush started (at shutdown, before Kafka closes)."""
+        while self._last:
+            await asyncio.wait(list(self._last.values()))
 
 
 # ---- metrics --------------------------------------------------------------------------

@@ -142,6 +142,25 @@ async def test_bulk_upserts(db: AsyncDatabase[Document]) -> None:
     assert {d["n"] async for d in col.find({})} == {3}
 
 
+async def test_conditional_bulk_updates_count_only_the_matched_versions(
+    db: AsyncDatabase[Document],
+) -> None:
+    col = db["bulk_versions"]
+    await col.insert_many([{"_id": n, "version": 1, "outbox": ["e"]} for n in range(5)])
+    await col.update_one({"_id": 2}, {"$inc": {"version": 1}})  # someone else wrote first
+    ops = [UpdateOne({"_id": n, "version": 1}, {"$set": {"fired": True}, "$inc": {"version": 1}})
+           for n in range(5)]  # fmt: skip
+    result = await col.bulk_write(ops, ordered=False)
+    assert result.matched_count == 4 and result.modified_count == 4
+    assert {d["_id"] async for d in col.find({"fired": True})} == {0, 1, 3, 4}
+    # an array equality condition (the outbox emptied only if unchanged)
+    emptied = await col.bulk_write(
+        [UpdateOne({"_id": n, "outbox": ["e"]}, {"$set": {"outbox": []}}) for n in (0, 1)],
+        ordered=False,
+    )
+    assert emptied.modified_count == 2
+
+
 async def test_the_update_operators_the_stores_use(db: AsyncDatabase[Document]) -> None:
     col = db["ops"]
     await col.insert_one({"_id": 1, "outbox": ["a", "b"], "since": T0, "version": 1})

@@ -9,6 +9,7 @@ import pytest
 from hotline_followup.adapters.tasks import INDEXES, TaskStore, new_task, to_task
 from hotline_followup.domain.policy import TaskSpec
 from hotline_followup.domain.task import attempt, fire
+from hotline_followup.timers import SHARDS, timer_shard
 from hotline_shared.events import AttemptOutcome, FollowupKind
 from hotline_shared.mongo import Document, Outbox, ensure_indexes
 from pymongo.asynchronous.database import AsyncDatabase
@@ -61,42 +62,39 @@ async def test_a_save_from_a_stale_read_is_refused(store: TaskStore) -> None:
     assert doc is not None and doc["version"] == 2 and doc["attempts"] == 1
 
 
-async def test_one_of_many_replicas_takes_a_lease(store: TaskStore) -> None:
-    task = new_task(spec(), spacing=H)
-    await store.create(task, cause="x", fraction=0.75, events=[], now=T0)
-    [candidate] = await store.due(now=T0 + 2 * H, limit=10)
-    leases = await asyncio.gather(*(
-        store.take_lease(candidate, now=T0 + 2 * H, owner=f"r{n}", lease=timedelta(seconds=30))
-        for n in range(20)
-    ))  # fmt: skip
-    taken = [lease for lease in leases if lease is not None]
-    assert len(taken) == 1 and taken[0]["version"] == 2
-    assert await store.due(now=T0 + 2 * H, limit=10) == []  # leased: not due for others
-    assert [d["_id"] for d in await store.due(now=T0 + 3 * H, limit=10)] == [task.id]  # expired
-
-
-async def test_a_save_frees_the_lease_and_queues_its_events(store: TaskStore) -> None:
-    task = new_task(spec(), spacing=H)
-    await store.create(task, cause="x", fraction=0.75, events=[], now=T0)
-    [candidate] = await store.due(now=T0 + 2 * H, limit=10)
-    leased = await store.take_lease(
-        candidate, now=T0 + 2 * H, owner="r1", lease=timedelta(seconds=30)
-    )
-    assert leased is not None
-    fired, _ = fire(to_task(leased), now=T0 + 2 * H, fraction=0.75)
-    due = [sample_event("hotline.followup.due.v1", id="due-1")]
-    assert await store.save(fired, version=leased["version"], fraction=0.75, events=due, now=T0)
-    raw = await store.collection.find_one({"_id": task.id})
-    assert raw is not None and raw["lease_until"] is None and len(raw["outbox"]) == 1
-
-
-async def test_due_timers_come_soonest_first(store: TaskStore) -> None:
-    for n in (3, 1, 2):
+async def test_timers_load_by_shard_up_to_a_time(store: TaskStore) -> None:
+    for n in (1, 2, 3):
         s = spec(n)
         task = new_task(TaskSpec(**{**s.__dict__, "due_at": T0 + n * H}), spacing=H)
         await store.create(task, cause="x", fraction=1.0, events=[], now=T0)
-    due = await store.due(now=T0 + 10 * H, limit=10)
-    assert [d["_id"] for d in due] == ["task-1", "task-2", "task-3"]
+    shards = sorted({timer_shard(f"task-{n}") for n in (1, 2, 3)})
+    loaded = dict(await store.due_soon(shards, T0 + 2 * H))
+    assert loaded == {"task-1": T0 + H, "task-2": T0 + 2 * H}
+    others = [s for s in range(SHARDS) if s not in shards]
+    assert await store.due_soon(others, T0 + 10 * H) == []
+    await store.collection.update_many({}, {"$unset": {"timer_shard": ""}})  # stored before
+    assert await store.backfill_shards() == 3
+    assert dict(await store.due_soon(shards, T0 + 2 * H)) == loaded
+    assert await store.backfill_shards() == 0
+
+
+async def test_a_batch_of_fires_stores_only_the_tasks_still_at_their_version(
+    store: TaskStore,
+) -> None:
+    tasks = [new_task(spec(n), spacing=H) for n in range(4)]
+    for task in tasks:
+        await store.create(task, cause="x", fraction=0.75, events=[], now=T0)
+    tried, _ = attempt(tasks[2], AttemptOutcome.NO_ANSWER, now=T0 + timedelta(minutes=5))
+    assert await store.save(tried, version=1, fraction=0.75, events=[], now=T0)  # a race won
+    saves = []
+    for n, task in enumerate(tasks):
+        fired, _ = fire(task, now=T0 + 2 * H, fraction=0.75)
+        saves.append((fired, 1, [sample_event("hotline.followup.due.v1", id=f"due-{n}")]))
+    assert await store.save_many(saves, fraction={"center-01": 0.75}, now=T0, writer="w") == 3
+    docs = {d["_id"]: d for d in await store.collection.find({}).to_list()}
+    assert [len(docs[f"task-{n}"]["outbox"]) for n in range(4)] == [1, 1, 0, 1]
+    assert docs["task-2"]["attempts"] == 1 and docs["task-0"]["status"] == "due"
+    assert await store.save_many([], fraction={}, now=T0, writer="w") == 0
 
 
 async def test_open_callbacks_and_lookup_by_cause(store: TaskStore) -> None:

@@ -242,6 +242,26 @@ async def test_outbox_relay_publishes_what_a_crash_left_behind(
     assert await outbox.relay(older_than=timedelta(0)) == 0  # nothing left to publish
 
 
+async def test_a_batch_flush_publishes_each_documents_events_in_order_once(
+    db: AsyncDatabase[Document],
+) -> None:
+    published: list[str] = []
+
+    async def publish(event: Envelope) -> None:
+        published.append(event.id)
+
+    col = db["batch_outbox"]
+    await col.insert_many([{"_id": f"t-{n}", **Outbox.fields([started(10 * n), started(10 * n + 1)], T0)}
+                           for n in range(3)] + [{"_id": "t-none", "outbox": []}])  # fmt: skip
+    outbox = Outbox(col, publish)
+    assert await outbox.flush_many(["t-0", "t-1", "t-2", "t-none", "t-missing"]) == 6
+    assert sorted(published) == sorted(f"evt-{k}" for k in (0, 1, 10, 11, 20, 21))
+    for n in range(3):  # each document's events in their order
+        assert published.index(f"evt-{10 * n}") < published.index(f"evt-{10 * n + 1}")
+    assert await col.count_documents({Outbox.SINCE: {"$exists": True}}) == 0
+    assert await outbox.flush_many(["t-0", "t-1"]) == 0  # nothing left: nothing again
+
+
 async def test_relays_find_one_unpublished_event_behind_thousands_published(
     db: AsyncDatabase[Document],
 ) -> None:

@@ -134,7 +134,12 @@ class Simulation:
 
     async def run(self, contacts: int, rate: float, *, worker_seconds: float = 0) -> Truth:
         limits = httpx.Limits(max_connections=200)
-        async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+        # The providers' webhooks come from elsewhere (Twilio, Amazon): a client of their own,
+        # so their measured latency is not a wait for the counselors' pooled connections.
+        async with (
+            httpx.AsyncClient(timeout=30, limits=limits) as client,
+            httpx.AsyncClient(timeout=30, limits=limits) as self._providers,
+        ):
             stop = asyncio.Event()
             workers = asyncio.create_task(self._followup_worker(client, stop))
             tasks = []
@@ -180,9 +185,7 @@ class Simulation:
                          headers=self.counselor(contact.contact_id), json={"number": contact.number}, empty=True)  # fmt: skip
         contact.number_recorded = True
 
-    async def _taskrouter(
-        self, client: httpx.AsyncClient, sid: str, event_type: str, n: int
-    ) -> None:
+    async def _taskrouter(self, sid: str, event_type: str, n: int) -> None:
         token = self._secret(self.center.twilio_auth_token)
         form = {"EventType": event_type, "Sid": f"EV{sid}{n}", "TaskSid": f"WT{sid}",
                 "TaskAttributes": f'{{"call_sid": "{sid}"}}', "Timestamp": str(int(time.time())),
@@ -193,7 +196,7 @@ class Simulation:
                 "X-Twilio-Signature": signatures.signature(token, url, form),
                 "Content-Type": "application/x-www-form-urlencoded"}}  # fmt: skip
 
-        await self._post(client, f"/v1/telephony/twilio-taskrouter/{self.center.id}", signed)
+        await self._post(f"/v1/telephony/twilio-taskrouter/{self.center.id}", signed)
 
     async def _twilio_call(
         self, client: httpx.AsyncClient, sid: str, contact: Contact, *, taskrouter: bool = False
@@ -201,11 +204,9 @@ class Simulation:
         base = {"CallSid": sid, "AccountSid": "ACsim", "From": contact.number, "To": "+18002738255",
                 "Direction": "inbound", "ApiVersion": "2010-04-01"}  # fmt: skip
         await self._twilio(
-            client,
             {**base, "CallStatus": "ringing", "SequenceNumber": "0", "Timestamp": _rfc2822_now()},
         )
         await self._twilio(
-            client,
             {
                 **base,
                 "CallStatus": "in-progress",
@@ -216,28 +217,27 @@ class Simulation:
         wait = self.rng.randint(2, 40)
         contact.short = contact.abandoned and wait < SHORT_ABANDON_SECONDS
         if contact.failed:  # the queue was full
-            await self._twilio(client, {**base, "CallStatus": "in-progress", "QueueResult": "queue-full",
+            await self._twilio({**base, "CallStatus": "in-progress", "QueueResult": "queue-full",
                                         "QueueSid": "QUsim", "QueueTime": "0"})  # fmt: skip
-            await self._twilio(client, {**base, "CallStatus": "completed", "SequenceNumber": "2",
+            await self._twilio({**base, "CallStatus": "completed", "SequenceNumber": "2",
                                         "Timestamp": _rfc2822_now()})  # fmt: skip
             return
         if taskrouter and not contact.abandoned:
             # TaskRouter answers while the caller is on the line: the counselor documents live
-            await self._taskrouter(client, sid, "task.created", 1)
-            await self._taskrouter(client, sid, "reservation.accepted", 2)
+            await self._taskrouter(sid, "task.created", 1)
+            await self._taskrouter(sid, "reservation.accepted", 2)
             await self._counselor(client, contact)
-            await self._twilio(client, {**base, "CallStatus": "completed", "SequenceNumber": "2",
+            await self._twilio({**base, "CallStatus": "completed", "SequenceNumber": "2",
                                         "Timestamp": _rfc2822_now()})  # fmt: skip
-            await self._taskrouter(client, sid, "task.wrapup", 3)
-            await self._taskrouter(client, sid, "task.completed", 4)
-            await self._twilio(client, {**base, "CallStatus": "completed", "QueueResult": "bridged",
+            await self._taskrouter(sid, "task.wrapup", 3)
+            await self._taskrouter(sid, "task.completed", 4)
+            await self._twilio({**base, "CallStatus": "completed", "QueueResult": "bridged",
                                         "QueueSid": "QUsim", "QueueTime": str(wait)})  # fmt: skip
             return
         if contact.abandoned:
-            await self._twilio(client, {**base, "CallStatus": "in-progress", "QueueResult": "hangup",
+            await self._twilio({**base, "CallStatus": "in-progress", "QueueResult": "hangup",
                                         "QueueSid": "QUsim", "QueueTime": str(wait)})  # fmt: skip
             await self._twilio(
-                client,
                 {
                     **base,
                     "CallStatus": "completed",
@@ -248,10 +248,9 @@ class Simulation:
             return
         # Twilio reports a bridged queue result only after both parties hung up
         await self._twilio(
-            client,
             {**base, "CallStatus": "completed", "SequenceNumber": "2", "Timestamp": _rfc2822_now()},
         )
-        await self._twilio(client, {**base, "CallStatus": "completed", "QueueResult": "bridged",
+        await self._twilio({**base, "CallStatus": "completed", "QueueResult": "bridged",
                                     "QueueSid": "QUsim", "QueueTime": str(wait)})  # fmt: skip
         await self._counselor(client, contact)
 
@@ -272,7 +271,7 @@ class Simulation:
                                "initiationMethod": "INBOUND", "initiationTimestamp": started,
                                "attributes": attributes, **detail}}  # fmt: skip
             key = self._secret(self.center.amazon_connect_api_key)
-            await self._post(client, f"/v1/telephony/amazon-connect/{self.center.id}",
+            await self._post(f"/v1/telephony/amazon-connect/{self.center.id}",
                              lambda _url: {"json": body, "headers": {"X-Api-Key": key}})  # fmt: skip
 
         await send("INITIATED")
@@ -352,7 +351,7 @@ class Simulation:
         """The caller texts STOP to the center's number: the rest of the series is cancelled."""
         form = {"MessageSid": f"SM{uuid.uuid4().hex}", "From": contact.number, "To": "+15550001000",
                 "Body": "STOP", "OptOutType": "STOP"}  # fmt: skip
-        await self._twilio(client, form, path=f"/v1/messaging/twilio/{self.center.id}/inbound",
+        await self._twilio(form, path=f"/v1/messaging/twilio/{self.center.id}/inbound",
                            service="followup")  # fmt: skip
         contact.replied_stop = True
 
@@ -360,6 +359,7 @@ class Simulation:
         self, client: httpx.AsyncClient, contact_id: str, timeout: float = 300
     ) -> str:
         deadline = time.monotonic() + timeout
+        pause = 0.3
         while time.monotonic() < deadline:
             try:
                 response = await client.get(f"{self.urls.pick('sessions')}/v1/sessions", params={"contact_id": contact_id},
@@ -368,7 +368,8 @@ class Simulation:
                     return str(response.json()["items"][0]["id"])
             except httpx.HTTPError:
                 pass  # the service is restarting
-            await asyncio.sleep(0.3)  # a counselor waiting for the record to appear
+            await asyncio.sleep(pause)  # a counselor waiting for the record to appear
+            pause = min(pause * 1.5, 2.0)
         raise TimeoutError(f"no session for {contact_id}")
 
     # ---- follow-up workers ------------------------------------------------------------------
@@ -392,7 +393,7 @@ class Simulation:
 
     # ---- plumbing -----------------------------------------------------------------------------
 
-    async def _twilio(self, client: httpx.AsyncClient, form: dict[str, str], *, path: str | None = None,
+    async def _twilio(self, form: dict[str, str], *, path: str | None = None,
                       service: str = "intake") -> None:  # fmt: skip
         token = self._secret(self.center.twilio_auth_token)
 
@@ -401,17 +402,17 @@ class Simulation:
                 "X-Twilio-Signature": signatures.signature(token, url, form),
                 "Content-Type": "application/x-www-form-urlencoded"}}  # fmt: skip
 
-        await self._post(client, path or f"/v1/telephony/twilio/{self.center.id}", signed, service)
+        await self._post(path or f"/v1/telephony/twilio/{self.center.id}", signed, service)
 
     async def _post(
-        self, client: httpx.AsyncClient, path: str, request: Callable[[str], dict[str, Any]],
-        service: str = "intake",
-    ) -> None:  # fmt: skip
+        self, path: str, request: Callable[[str], dict[str, Any]], service: str = "intake"
+    ) -> None:
         for attempt in range(RETRIES):  # providers retry webhooks that fail
-            start = time.perf_counter()
             url = f"{self.urls.pick(service)}{path}"
+            signed = request(url)  # the provider's work, before its request leaves
+            start = time.perf_counter()
             try:
-                response = await client.post(url, **request(url))
+                response = await self._providers.post(url, **signed)
             except httpx.HTTPError:
                 await asyncio.sleep(backoff(attempt))
                 continue

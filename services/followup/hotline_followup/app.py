@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
 import httpx
 from fastapi import FastAPI
 from hotline_shared import audit, metrics
 from hotline_shared.audit import AuditLog
-from hotline_shared.events import FOLLOWUPS_TOPIC, SECURITY_TOPIC, FollowupKind
+from hotline_shared.events import CONTACTS_TOPIC, FOLLOWUPS_TOPIC, SECURITY_TOPIC, FollowupKind
 from hotline_shared.keystore import load_keyring
 from hotline_shared.mongo import ensure_indexes
 from hotline_shared.retention import LegalHolds, run_retention
@@ -25,6 +24,7 @@ from hotline_followup.domain.policy import DEMO_TIME_SCALE, Policy, load_policy
 from hotline_followup.domain.task import Sla
 from hotline_followup.entrypoints import consumers, routes
 from hotline_followup.settings import FollowupSettings
+from hotline_followup.timers import Ownership, Timers
 
 
 def policies_for(runtime: Runtime, settings: FollowupSettings) -> tuple[Policy, dict[str, Policy]]:
@@ -59,10 +59,14 @@ def build_app(runtime: Runtime | None = None, settings: FollowupSettings | None 
                                       service_token=settings.service_token),
             public_url=settings.public_url,
         )  # fmt: skip
+        store = tasks.TaskStore(rt.db[tasks.COLLECTION])
+        await store.backfill_shards()
         holder["followup"] = svc.Followup(
             db=rt.db, bus=rt.bus, clock=rt.clock, policies=policies, default_policy=default,
             alerts=alerts.AlertQueue(rt.db[alerts.COLLECTION], rt.centers),
-            owner=f"followup-{uuid.uuid4().hex[:8]}", lease=timedelta(seconds=settings.lease_seconds),
+            timers=Timers(load=store.due_soon, fire=lambda due: svc.fire_timers(followup(), due),
+                          clock=rt.clock, horizon=timedelta(seconds=settings.timer_horizon_seconds),
+                          batch=settings.timer_batch),
             keyring=await load_keyring(rt.db, rt.security.master_key_bytes(), rt.centers.ids()),
             hours=hours, claim_ttl=timedelta(minutes=settings.claim_minutes),
             caring=caring.Caring(db=rt.db, publish=lambda event: followup().deliver(event),
@@ -70,7 +74,10 @@ def build_app(runtime: Runtime | None = None, settings: FollowupSettings | None 
             audit=AuditLog(rt.db, rt.security.master_key_bytes()),
         )  # fmt: skip
 
-    consumers.register(runtime.bus, followup, group_id=settings.group_id)
+    # The contacts topic's partitions in the follow-up group decide whose timers are whose.
+    ownership = Ownership(lambda: followup().timers, runtime.bus.partition_count)
+    consumers.register(runtime.bus, followup, group_id=settings.group_id,
+                       listeners={CONTACTS_TOPIC: ownership})  # fmt: skip
 
     async def gauges() -> None:
         open_tasks = await followup().tasks.open_by_kind_and_sla()
@@ -101,9 +108,12 @@ def build_app(runtime: Runtime | None = None, settings: FollowupSettings | None 
         startup=startup,
         periodic=[
             Periodic(
-                "timers",
-                settings.timer_interval_seconds,
-                lambda: svc.run_timers(followup(), limit=settings.timer_batch),
+                "timers", settings.timer_interval_seconds, lambda: followup().timers.fire_due()
+            ),
+            Periodic(
+                "timer-refill",
+                settings.timer_horizon_seconds / 2,
+                lambda: followup().timers.refill(),
             ),
             Periodic("outbox-relay", 5.0, lambda: followup().outbox.relay()),
             Periodic("gauges", GAUGE_SECONDS, gauges),

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import functools
 import json
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -66,10 +66,12 @@ from hotline_followup.domain.task import (
     claim,
     complete,
     fire,
+    next_fire_at,
     number_recorded,
     release,
     schedule,
 )  # fmt: skip
+from hotline_followup.timers import Timers
 
 SOURCE = "hotline/followup"
 
@@ -92,8 +94,7 @@ class Followup:
     policies: dict[str, Policy]
     default_policy: Policy
     alerts: AlertQueue
-    owner: str
-    lease: timedelta
+    timers: Timers
     keyring: KeyRing
     hours: dict[str, CallingHours]
     caring: caring.Caring
@@ -178,9 +179,11 @@ async def create_task(f: Followup, spec: TaskSpec, policy: Policy) -> None:
                                  due_at=task.due_at, deadline_at=task.due_at, attempt_no=1,
                                  policy_version=task.policy_version)  # fmt: skip
     scheduled = _event(FollowupScheduled, data, task, now, "scheduled")
-    await f.tasks.create(task, cause=spec.cause, fraction=policy.at_risk_fraction,
-                         events=[scheduled], now=now)  # fmt: skip
+    created = await f.tasks.create(task, cause=spec.cause, fraction=policy.at_risk_fraction,
+                                   events=[scheduled], now=now)  # fmt: skip
     await f.outbox.flush(task.id)  # also when replayed: publishes what a crash left
+    if created:  # its timer, after the flush (a timer firing flushes too)
+        f.timers.schedule(task.id, next_fire_at(task, policy.at_risk_fraction))
 
 
 async def _answered_after(f: Followup, spec: TaskSpec) -> bool:
@@ -238,7 +241,10 @@ async def change_task(f: Followup, task_id: str, change: Change, *, outcome: Att
     if await retry_on_conflict(attempt, what="follow-up task") is False:
         return None
     await f.outbox.flush(task_id)
-    return await f.tasks.get(task_id)
+    stored = await f.tasks.get(task_id)
+    if stored is not None:  # its timer, after the flush (a timer firing flushes too)
+        f.timers.schedule(task_id, stored.get("next_fire_at"))
+    return stored
 
 
 async def _store(f: Followup, doc: Document, task: Task, happened: list[Happened], *,
@@ -257,22 +263,38 @@ async def _store(f: Followup, doc: Document, task: Task, happened: list[Happened
 # ---- timers --------------------------------------------------------------------------------
 
 
-async def run_timers(f: Followup, *, limit: int = 200) -> int:
-    """Lease due timers (a conditional write), fire them, store state and events, flush."""
+async def fire_timers(f: Followup, due: list[tuple[str, datetime]]) -> int:
+    """Fire a batch of timers the wheel found due: one read, one bulk conditional write of
+    state and events, one outbox flush. A task changed since its timer was set is fired on
+    its fresh state or put back at its new time; one another writer changed meanwhile keeps
+    that write, and goes back on the wheel at its new time (now, if still due)."""
     now = f.clock.now()
-    fired = 0
-    for candidate in await f.tasks.due(now=now, limit=limit):
-        doc = await f.tasks.take_lease(candidate, now=now, owner=f.owner, lease=f.lease)
-        if doc is None:
-            continue  # another replica has it, or it changed: the next round sees it
-        fraction = f.policy(doc["center_id"]).at_risk_fraction
-        metrics.TIMER_LATENESS.observe(max(0.0, (now - doc["next_fire_at"]).total_seconds()))
-        task, happened = fire(to_task(doc), now=now, fraction=fraction)
-        if await _store(f, doc, task, happened):
-            fired += len(happened)
-            await f.outbox.flush(doc["_id"])
-        else:  # an attempt landed meanwhile: fire on the fresh state (frees the lease too)
-            await change_task(f, doc["_id"], functools.partial(fire, now=now, fraction=fraction))
+    docs = await f.tasks.many([task_id for task_id, _ in due])
+    fractions = {doc["center_id"]: f.policy(doc["center_id"]).at_risk_fraction for doc in docs}
+    saves: list[tuple[Task, int, list[Envelope]]] = []
+    for doc in docs:
+        at = doc.get("next_fire_at")
+        if at is None or at > now:
+            f.timers.schedule(doc["_id"], at)  # moved since (an attempt, a new agreed time)
+            continue
+        metrics.TIMER_LATENESS.observe((now - at).total_seconds())
+        task, happened = fire(to_task(doc), now=now, fraction=fractions[doc["center_id"]])
+        events = [e for e in (_happened_event(task, what, now, None) for what in happened) if e]
+        saves.append((task, doc["version"], events))
+    if not saves:
+        return 0
+    writer = uuid.uuid4().hex  # which writes were this batch's, for the flush
+    fired = await f.tasks.save_many(saves, fraction=fractions, now=now, writer=writer)
+    if fired < len(saves):  # some lost to another writer: put them back at their fresh time
+        fresh = await f.tasks.many([task.id for task, _, _ in saves])
+        for doc in fresh:
+            f.timers.schedule(doc["_id"], doc.get("next_fire_at"))
+    else:
+        for task, _, _ in saves:
+            f.timers.schedule(task.id, next_fire_at(task, fractions[task.center_id]))
+    # Only the writes this batch won: the winner of a race flushes its own (and so no
+    # event is published twice by two replicas flushing the same document at once).
+    await f.outbox.flush_many([task.id for task, _, _ in saves], match={"written_by": writer})
     return fired
 
 

@@ -16,9 +16,15 @@ class FollowupSettings(BaseSettings):
     policy_profile: Literal["default", "demo"] = Field(
         default="default", description="demo: hours become seconds, to watch a whole cycle"
     )
-    timer_interval_seconds: float = Field(default=0.5, gt=0)
-    timer_batch: int = Field(default=200, ge=1)
-    lease_seconds: float = Field(default=30, gt=0)
+    timer_interval_seconds: float = Field(
+        default=0.05, gt=0, description="how often the in-memory timers are checked"
+    )
+    timer_batch: int = Field(default=500, ge=1, description="timers fired per database round trip")
+    timer_horizon_seconds: float = Field(
+        default=60,
+        gt=0,
+        description="timers due this soon are held in memory (reloaded every half)",
+    )
     alert_interval_seconds: float = Field(default=2, gt=0)
     oncall_after_seconds: float = Field(
         default=120,

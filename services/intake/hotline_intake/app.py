@@ -70,6 +70,7 @@ def build_app(runtime: Runtime | None = None, settings: IntakeSettings | None = 
             contact_routes.build_router(intake, runtime.verifier),
         ],
         startup=startup,
+        shutdown=lambda _rt: intake().flusher.drain(),
         periodic=[
             Periodic("outbox-relay", 5.0, relay),
             Periodic("gauges", GAUGE_SECONDS, gauges),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -46,7 +46,7 @@ from hotline_shared.events import (
 )  # fmt: skip
 from hotline_shared.ids import contact_id_for, derive_id
 from hotline_shared.kafka import EventBus
-from hotline_shared.mongo import Document, EventLog, Outbox, retry_on_conflict
+from hotline_shared.mongo import Document, EventLog, Flusher, Outbox, retry_on_conflict
 from hotline_shared.problems import Problem
 from hotline_shared.ratelimit import PhiReadLimit
 from hotline_shared.retention import LegalHolds, Rule
@@ -90,6 +90,7 @@ class Intake:
     service_level_seconds: int
     audit: AuditLog
     phi_reads: PhiReadLimit
+    flusher: Flusher = field(default_factory=Flusher)
 
     @property
     def contacts(self) -> ContactStore:
@@ -137,10 +138,9 @@ async def record_observation(intake: Intake, center: Center, obs: Observation) -
         return (emit, saved) if saved is not None else None
 
     emitted, written = await retry_on_conflict(attempt, what="contact")
-    if written is not None:  # the write returned its outbox: publish without reading it again
-        await intake.outbox("contacts").flush_document(written)
-    else:
-        await intake.outbox("contacts").flush(contact_id)
+    # State and events are durable: the provider's answer need not wait for Kafka. The
+    # write returned its outbox, so the flush publishes without reading it again.
+    intake.flusher.flush_later(intake.outbox("contacts"), contact_id, written)
     return emitted
 
 

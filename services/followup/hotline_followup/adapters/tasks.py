@@ -6,20 +6,22 @@ causes in the task's outbox, so state and events change together or not at all.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from hotline_shared.events import AttemptOutcome, Envelope, FollowupKind
 from hotline_shared.mongo import Document, Outbox, insert_new, metric_entries, sum_metrics
-from pymongo import ASCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from hotline_followup.domain.policy import TaskSpec
 from hotline_followup.domain.task import TERMINAL, Sla, Status, Task, next_fire_at, within_sla
+from hotline_followup.timers import timer_shard
 
 COLLECTION = "tasks"
 INDEXES = (
-    IndexModel([("next_fire_at", ASCENDING)]),
+    IndexModel([("timer_shard", ASCENDING), ("next_fire_at", ASCENDING)]),
     IndexModel([("center_id", ASCENDING), ("status", ASCENDING), ("due_at", ASCENDING)]),
     IndexModel([("caller_token", ASCENDING), ("kind", ASCENDING)]),
     IndexModel([("cause", ASCENDING)]),
@@ -71,6 +73,7 @@ def task_fields(task: Task, fraction: float) -> Document:
         "attempts": task.attempts, "first_attempt_at": task.first_attempt_at,
         "first_attempt_seconds": first_seconds, "due_fired": task.due_fired,
         "caller_token": task.caller_token, "next_fire_at": next_fire_at(task, fraction),
+        "timer_shard": timer_shard(task.id),
         "attempt_keys": list(task.attempt_keys), "first_attempt_in_sla": task.first_attempt_in_sla,
         "last_outcome": str(task.last_outcome) if task.last_outcome else None,
         "claimed_by": task.claimed_by, "claim_until": task.claim_until,
@@ -86,6 +89,24 @@ def task_fields(task: Task, fraction: float) -> Document:
     }  # fmt: skip
 
 
+def _change(
+    task: Task,
+    *,
+    fraction: float,
+    events: list[Envelope],
+    now: datetime,
+    log: Document | None = None,
+    mark: Document | None = None,
+) -> Document:
+    change: Document = {
+        "$set": {**task_fields(task, fraction), **(mark or {})},
+        "$inc": {"version": 1},
+    }
+    if log is not None:
+        change["$push"] = {"attempt_log": log}
+    return Outbox.update(change, events, now)
+
+
 class TaskStore:
     def __init__(self, collection: AsyncCollection[Document]) -> None:
         self.collection = collection
@@ -96,7 +117,7 @@ class TaskStore:
         """Insert keyed by the derived task id, with its events: a replayed trigger creates
         nothing."""
         return await insert_new(self.collection, {
-            "_id": task.id, "cause": cause, "version": 1, "lease_until": None,
+            "_id": task.id, "cause": cause, "version": 1,
             **task_fields(task, fraction), **Outbox.fields(events, now),
         })  # fmt: skip
 
@@ -107,36 +128,52 @@ class TaskStore:
         self, task: Task, *, version: int, fraction: float, events: list[Envelope], now: datetime,
         log: Document | None = None,
     ) -> bool:  # fmt: skip
-        """Store the task and its events (and free its lease) if still at `version`; `log` is
-        the record of the attempt this write makes (appended to `attempt_log`)."""
-        change: Document = {
-            "$set": {**task_fields(task, fraction), "lease_until": None, "lease_owner": None},
-            "$inc": {"version": 1},
-        }
-        if log is not None:
-            change["$push"] = {"attempt_log": log}
-        update = Outbox.update(change, events, now)
-        result = await self.collection.update_one({"_id": task.id, "version": version}, update)
+        """Store the task and its events if still at `version`; `log` is the record of the
+        attempt this write makes (appended to `attempt_log`)."""
+        result = await self.collection.update_one(
+            {"_id": task.id, "version": version},
+            _change(task, fraction=fraction, events=events, now=now, log=log),
+        )
         return result.modified_count == 1
 
-    async def due(self, *, now: datetime, limit: int) -> list[Document]:
-        """Tasks whose timer is due and whose lease is free or expired, soonest first."""
-        cursor = self.collection.find(
-            {"next_fire_at": {"$lte": now}, "$or": [{"lease_until": None}, {"lease_until": {"$lte": now}}]},
-            {"_id": 1, "version": 1},
-        ).sort("next_fire_at", ASCENDING).limit(limit)  # fmt: skip
+    async def save_many(
+        self, saves: list[tuple[Task, int, list[Envelope]]], *, fraction: dict[str, float],
+        now: datetime, writer: str,
+    ) -> int:  # fmt: skip
+        """`save` of many tasks (task, version read, events) in one unordered bulk write,
+        each marked `written_by` this `writer`; how many were still at their version (the
+        others are left as the winner wrote them)."""
+        if not saves:
+            return 0
+        result = await self.collection.bulk_write(
+            [UpdateOne({"_id": task.id, "version": version},
+                       _change(task, fraction=fraction[task.center_id], events=events, now=now,
+                               mark={"written_by": writer}))
+             for task, version, events in saves],
+            ordered=False,
+        )  # fmt: skip
+        return result.modified_count
+
+    async def backfill_shards(self) -> int:
+        """Give tasks stored before timers were sharded their `timer_shard` (once, at start)."""
+        cursor = self.collection.find({"timer_shard": {"$exists": False}}, {"_id": 1})
+        ops = [UpdateOne({"_id": doc["_id"]}, {"$set": {"timer_shard": timer_shard(doc["_id"])}})
+               async for doc in cursor]  # fmt: skip
+        if ops:
+            await self.collection.bulk_write(ops, ordered=False)
+        return len(ops)
+
+    async def many(self, task_ids: list[str]) -> list[Document]:
+        cursor = self.collection.find({"_id": {"$in": task_ids}}, NO_OUTBOX)
         return [doc async for doc in cursor]
 
-    async def take_lease(
-        self, candidate: Document, *, now: datetime, owner: str, lease: timedelta
-    ) -> Document | None:
-        """Lease one task (a conditional write on its version). The lease keeps replicas off
-        each other's work; correctness rests on the versioned writes, not on it."""
-        return await self.collection.find_one_and_update(
-            {"_id": candidate["_id"], "version": candidate["version"]},
-            {"$set": {"lease_until": now + lease, "lease_owner": owner}, "$inc": {"version": 1}},
-            projection=NO_OUTBOX, return_document=ReturnDocument.AFTER,
-        )  # fmt: skip
+    async def due_soon(self, shards: Sequence[int], until: datetime) -> list[tuple[str, datetime]]:
+        """The timers of these shards that come due by `until` (overdue ones included)."""
+        cursor = self.collection.find(
+            {"timer_shard": {"$in": list(shards)}, "next_fire_at": {"$lte": until}},
+            {"_id": 1, "next_fire_at": 1},
+        )
+        return [(doc["_id"], doc["next_fire_at"]) async for doc in cursor]
 
     async def by_cause(self, cause: str, kind: str) -> Document | None:
         return await self.collection.find_one({"cause": cause, "kind": kind}, NO_OUTBOX)

@@ -3,8 +3,9 @@ AsyncAPI document from these signatures."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
+from aiokafka import ConsumerRebalanceListener
 from hotline_shared.events import (
     CONTACTS_TOPIC,
     RISK_TOPIC,
@@ -20,7 +21,8 @@ from hotline_shared.kafka import EventBus
 from hotline_followup import service_layer as svc
 
 
-def register(bus: EventBus, followup: Callable[[], svc.Followup], *, group_id: str) -> None:
+def register(bus: EventBus, followup: Callable[[], svc.Followup], *, group_id: str,
+             listeners: Mapping[str, ConsumerRebalanceListener] | None = None) -> None:  # fmt: skip
     async def on_contact(event: ContactEvent) -> None:
         """Abandoned contacts get a callback; an answered caller's open callbacks are
         cancelled; a recorded number starts the callback that waited for it."""
@@ -41,4 +43,5 @@ def register(bus: EventBus, followup: Callable[[], svc.Followup], *, group_id: s
 
     for topic, handler in ((CONTACTS_TOPIC, on_contact), (RISK_TOPIC, on_risk),
                            (SESSIONS_TOPIC, on_session), (SECURITY_TOPIC, on_security)):  # fmt: skip
-        bus.subscribe(topic, group_id=f"{group_id}.{topic}", handler=handler)
+        bus.subscribe(topic, group_id=f"{group_id}.{topic}", handler=handler,
+                      listener=(listeners or {}).get(topic))  # fmt: skip
