@@ -1,15 +1,18 @@
-"""Shared bits of the benchmark scripts: start a service process, summarise latencies."""
+"""Shared bits of the benchmark scripts: start a service process, summarise latencies,
+offer work on a fixed schedule (an open loop)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 
 from hotline_cli.processes import ROOT, ServiceProcess, use_dev_secrets
@@ -32,25 +35,65 @@ def summary(label: str, count: int, seconds: float, latencies_ms: list[float] | 
     return line
 
 
+def spread(latencies_ms: list[float]) -> str:
+    """p50, p99 and max of latencies in ms (what an open-loop run reports)."""
+    if not latencies_ms:
+        return "no samples"
+    return (f"p50 {percentile(latencies_ms, 50):7.2f} ms  p99 {percentile(latencies_ms, 99):7.2f} ms  "
+            f"max {max(latencies_ms):8.2f} ms")  # fmt: skip
+
+
+async def open_loop(
+    phases: Sequence[tuple[float, float]], fire: Callable[[int, float], Awaitable[None]]
+) -> tuple[float, list[float]]:
+    """Offer work on a fixed schedule, independent of the responses: for each (rate/s,
+    seconds) phase, rate x seconds starts evenly spaced, each `fire(n, scheduled)` in its own
+    task (`scheduled` is the time.perf_counter() it was due). A start the client is late for
+    goes out at once, still carrying its scheduled time, so a stall shows in latencies
+    measured from it (no coordinated omission). Returns, once every started task finished,
+    the schedule's start and how late each start went out (ms), the sender's own lag."""
+    offsets, at = [], 0.0
+    for rate, seconds in phases:
+        offsets += [at + k / rate for k in range(round(rate * seconds))]
+        at += seconds
+    tasks: set[asyncio.Task[None]] = set()
+    lag: list[float] = []
+    start = time.perf_counter()
+    for n, offset in enumerate(offsets):
+        due = start + offset
+        if (delay := due - time.perf_counter()) > 0:
+            await asyncio.sleep(delay)
+        lag.append((time.perf_counter() - due) * 1000)
+        task = asyncio.create_task(fire(n, due))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+    while tasks:
+        await asyncio.gather(*tasks)
+    return start, lag
+
+
 class Service:
     """A hotline service process (the one starter, hotline_cli.processes) with its own
     topics and databases, as an async context manager."""
 
     def __init__(
-        self, name: str, extra_env: dict[str, str] | None = None, prefix: str | None = None
-    ) -> None:
+        self, name: str, extra_env: dict[str, str] | None = None, prefix: str | None = None,
+        replica: int = 0,
+    ) -> None:  # fmt: skip
         self.name = name
         self.prefix = prefix or f"bench{uuid.uuid4().hex[:8]}"
+        log_name = f"bench-{name}-{replica}.log" if replica else f"bench-{name}.log"
         self.process = ServiceProcess(name, {
             "HOTLINE_KAFKA_TOPIC_PREFIX": f"{self.prefix}.",
             "HOTLINE_MONGODB_DATABASE_PREFIX": f"{self.prefix}_",
+            f"HOTLINE_{name.upper()}_GROUP_ID": f"{self.prefix}-{name}",  # no other run's group
             **(extra_env or {}),
-        }, log_path=ROOT / ".local" / f"bench-{name}.log")  # fmt: skip
+        }, log_path=ROOT / ".local" / log_name)  # fmt: skip
         self.url = self.process.url
 
     async def __aenter__(self) -> Service:
         self.process.start()
-        await self.process.wait_ready(timeout=60)
+        await self.process.wait_ready(timeout=180)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

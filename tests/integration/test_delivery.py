@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from aiokafka.errors import KafkaConnectionError
 from cloudevents.core.bindings import kafka as ce_kafka
 from cloudevents.core.v1.event import CloudEvent
 from hotline_cli import dlq
 from hotline_shared.events import CONTACTS_TOPIC, CONTENT_TYPE, DLQ_TOPIC, Envelope, parse_event
 from hotline_shared.kafka import EventBus
-from hotline_shared.mongo import Document, EventLog, Outbox, insert_new
+from hotline_shared.mongo import Document, EventLog, Flusher, Outbox, insert_new
 from hotline_shared.settings import KafkaSettings
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import AutoReconnect
@@ -260,6 +262,53 @@ async def test_a_batch_flush_publishes_each_documents_events_in_order_once(
         assert published.index(f"evt-{10 * n}") < published.index(f"evt-{10 * n + 1}")
     assert await col.count_documents({Outbox.SINCE: {"$exists": True}}) == 0
     assert await outbox.flush_many(["t-0", "t-1"]) == 0  # nothing left: nothing again
+
+
+async def test_flushes_after_the_answer_run_one_at_a_time_per_document_and_drain(
+    db: AsyncDatabase[Document],
+) -> None:
+    published: list[str] = []
+    gate = asyncio.Event()
+
+    async def publish(event: Envelope) -> None:
+        await gate.wait()  # Kafka is slow: every flush is still running when the next starts
+        published.append(event.id)
+
+    col = db["later_outbox"]
+    outbox = Outbox(col, publish)
+    flusher = Flusher()
+    await col.insert_one({"_id": "c-1", **Outbox.fields([started(1)], T0)})
+    first = await col.find_one({"_id": "c-1"})
+    flusher.flush_later(outbox, "c-1", first)
+    await col.update_one({"_id": "c-1"}, Outbox.update({"$set": {"s": 2}}, [started(2)], T0))
+    second = await col.find_one({"_id": "c-1"})
+    flusher.flush_later(outbox, "c-1", second)  # both see evt-1 pending; it goes out once
+    flusher.flush_later(outbox, "c-missing")
+    gate.set()
+    await flusher.drain()
+    assert published == ["evt-1", "evt-2"]
+    doc = await col.find_one({"_id": "c-1"})
+    assert doc is not None and doc["outbox"] == [] and Outbox.SINCE not in doc
+
+
+async def test_a_failed_flush_after_the_answer_leaves_its_events_to_the_relay(
+    db: AsyncDatabase[Document],
+) -> None:
+    async def kafka_down(_event: Envelope) -> None:
+        raise KafkaConnectionError("down")
+
+    col = db["later_failed"]
+    await col.insert_one({"_id": "c-1", **Outbox.fields([started(1)], T0)})
+    flusher = Flusher()
+    flusher.flush_later(Outbox(col, kafka_down), "c-1")
+    await flusher.drain()  # the failure is logged, not raised
+    published: list[str] = []
+
+    async def publish(event: Envelope) -> None:
+        published.append(event.id)
+
+    assert await Outbox(col, publish).relay(older_than=timedelta(0)) == 1
+    assert published == ["evt-1"]
 
 
 async def test_relays_find_one_unpublished_event_behind_thousands_published(
