@@ -178,8 +178,8 @@ async def closed_loop(intake: Service, requests: int, concurrency: int) -> None:
     raw_seconds, raw_latencies = await run_raw_kafka(events, concurrency, f"{intake.prefix}.raw")
     db_seconds, db_latencies = await run_raw_mongo(requests, concurrency, f"{intake.prefix}_raw")
     print(f"intake webhooks, {requests} signed Twilio callbacks, concurrency {concurrency}")
-    print(summary("accepted (request -> events committed)", requests, seconds, latencies))
-    print(summary("  events committed to Kafka", events, seconds))
+    print(summary("accepted (request -> state + events stored)", requests, seconds, latencies))
+    print(summary("  events (published after the answer)", events, seconds))
     print(
         summary("raw ceiling: aiokafka send_and_wait, acks=all", events, raw_seconds, raw_latencies)
     )
@@ -214,7 +214,7 @@ async def offered(
     failed = sum(failures.values())
     print(f"intake webhooks, open loop: {rate:g}/s offered for {seconds:g} s, signed Twilio callbacks "
           f"(in-progress, new call: 2 events each), latency from each webhook's scheduled send "
-          f"to its response (events committed, acks=all)")  # fmt: skip
+          f"to its response (state and events stored; the Kafka publish follows the answer)")  # fmt: skip
     print(f"  offered {sent} webhooks, achieved send rate {achieved:.1f}/s; sender lag behind "
           f"schedule: {spread(lag)}")  # fmt: skip
     print(f"  answered {len(latencies)}: {spread(latencies)}")

@@ -73,6 +73,21 @@ async def soak(minutes: float, rate: float) -> None:
         print(f"  {name:9} RSS after 1 min {first:7.1f} MiB, at the end {last:7.1f} MiB, "
               f"min {min(rss):7.1f}, max {max(rss):7.1f} ({len(rss)} samples): drift {last / first - 1:+.1%} "
               f"({'flat' if abs(last / first - 1) <= 0.10 else 'NOT flat'} within ±10 %)")  # fmt: skip
+    # The same run read as the linear-cost check: CPU per contact over the first 1,000
+    # contacts offered and over the first 10,000 (cumulative, from the first sample).
+    sizes = [n for n in (1000, 10_000) if n <= contacts]
+    if len(sizes) == 2:
+        for name, samples in processes.items():
+            start_cpu = samples.points[0][2]
+            per = [(_cpu_at(samples, n / rate) - start_cpu) / n * 1000 for n in sizes]
+            change = per[1] / per[0] - 1
+            print(f"  {name:9} CPU per contact: first 1,000 {per[0]:.2f} ms, first 10,000 {per[1]:.2f} ms: "
+                  f"{change:+.1%} ({'linear' if abs(change) < 0.20 else 'NOT linear'} within 20 %)")  # fmt: skip
+
+
+def _cpu_at(samples: Samples, seconds: float) -> float:
+    """CPU seconds at the first sample taken at or after `seconds` into the run."""
+    return next((p[2] for p in samples.points if p[0] >= seconds), samples.cpu())
 
 
 async def linear(sizes: list[int], rate: float) -> None:
