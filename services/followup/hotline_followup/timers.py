@@ -108,7 +108,14 @@ class Timers:
                     due.append((task_id, at))
             if not due:
                 return fired
-            fired += await self._fire(due)
+            try:
+                fired += await self._fire(due)
+            except Exception:
+                for task_id, at in due:  # the database failed: the next tick tries them again
+                    if task_id not in self._at:
+                        self._at[task_id] = at
+                        heapq.heappush(self._heap, (at, task_id))
+                raise
 
 
 class Ownership(ConsumerRebalanceListener):  # type: ignore[misc]

@@ -158,3 +158,24 @@ async def test_partition_assignment_decides_the_shards() -> None:
     assert timers.owned == frozenset()
     await listener.on_partitions_assigned(set())
     assert timers.owned == frozenset()
+
+
+async def test_a_batch_the_database_failed_is_tried_again_at_the_next_tick() -> None:
+    clock, store = FakeClock(T0), Store()
+    failing = True
+    fired: list[list[str]] = []
+
+    async def fire(due: list[tuple[str, datetime]]) -> int:
+        if failing:
+            raise ConnectionError("database unreachable")
+        fired.append([task_id for task_id, _ in due])
+        return len(due)
+
+    timers = Timers(load=store.due_soon, fire=fire, clock=clock, horizon=60 * S, batch=10)
+    await timers.own(range(SHARDS))
+    timers.schedule("a", T0)
+    with pytest.raises(ConnectionError):
+        await timers.fire_due()
+    assert len(timers) == 1
+    failing = False
+    assert await timers.fire_due() == 1 and fired == [["a"]]
