@@ -117,6 +117,7 @@ class Simulation:
     ) -> None:
         self.center, self.urls, self.rng = center, urls, random.Random(seed)
         self.truth = Truth()
+        self._providers: httpx.AsyncClient  # the providers' own client, opened by run()
         self.on_progress = on_progress or (lambda: None)
         secret = SecuritySettings().jwt_secret
         assert secret is not None

@@ -155,12 +155,17 @@ class TaskStore:
         return result.modified_count
 
     async def backfill_shards(self) -> int:
-        """Give tasks stored before timers were sharded their `timer_shard` (once, at start)."""
+        """Give tasks stored before timers were sharded their `timer_shard`: once per
+        database (a marker records it), not a query over every task at each start."""
+        migrations = self.collection.database["migrations"]
+        if await migrations.find_one({"_id": "tasks.timer_shard"}):
+            return 0
         cursor = self.collection.find({"timer_shard": {"$exists": False}}, {"_id": 1})
         ops = [UpdateOne({"_id": doc["_id"]}, {"$set": {"timer_shard": timer_shard(doc["_id"])}})
                async for doc in cursor]  # fmt: skip
         if ops:
             await self.collection.bulk_write(ops, ordered=False)
+        await insert_new(migrations, {"_id": "tasks.timer_shard"})
         return len(ops)
 
     async def many(self, task_ids: list[str]) -> list[Document]:
