@@ -46,9 +46,15 @@ class Samples:
 
 
 async def sample(processes: dict[str, Samples], since: float, stop: asyncio.Event) -> None:
+    """Every 10 s; a line a minute as it goes (a run cut off still says what it saw)."""
     while not stop.is_set():
         for samples in processes.values():
             samples.take(since)
+        points = next(iter(processes.values())).points
+        if len(points) % 6 == 1:
+            print(f"  {points[-1][0] / 60:5.1f} min: " + ", ".join(
+                f"{name} RSS {s.points[-1][1]:.1f} MiB CPU {s.points[-1][2]:.1f} s"
+                for name, s in processes.items()), flush=True)  # fmt: skip
         with contextlib.suppress(TimeoutError):  # the sampling period
             await asyncio.wait_for(stop.wait(), timeout=10)
 
