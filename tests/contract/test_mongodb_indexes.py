@@ -2,7 +2,8 @@
 
 Every hot query of the services filters on indexed fields (the storage issue's contract), and
 the development database answers them from its indexes (deploy/local/mongo/HotlineMongo.java)
-rather than by scanning. Here the same documents live in two collections, one with the
+rather than by scanning, and reads the documents a query names by `_id` from the `_id` index
+even when the query has other conditions (every conditional write). Here the same documents live in two collections, one with the
 services' kinds of index (compound, sparse, on an array field, on a dotted path; some built
 before the data, some after) and one without any; every query shape the services use must
 give the same documents from both, before and after updates that move index keys and deletes.
@@ -80,6 +81,10 @@ QUERIES: list[Document] = [
     {"msgs.pid": "p7"},
     {"msgs.pid": {"$in": ["p1", "p2", "p3"]}},
     {"$or": [{"shard": 1}, {"status": "failed"}]},
+    {"_id": "d0042", "status": {"$in": STATUSES}},  # a conditional write's shape
+    {"_id": {"$in": [f"d{i:04}" for i in range(0, 600, 7)]}, "since": {"$exists": True}},
+    {"_id": {"$in": ["d0001", "d0002", "nope"]}, "shard": {"$lt": 4}},
+    {"_id": {"$gte": "d0500"}, "status": "sent"},
     {"shard": 2, "$or": [{"status": "failed"}, {"tokens": "t1"}]},
 ]
 

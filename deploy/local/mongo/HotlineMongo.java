@@ -15,22 +15,26 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.regex.Pattern;
 import java.util.stream.StreamSupport;
 
+import org.h2.mvstore.MVMap;
 import org.h2.mvstore.MVStore;
 
 import de.bwaldvogel.mongo.MongoCollection;
 import de.bwaldvogel.mongo.MongoDatabase;
 import de.bwaldvogel.mongo.MongoServer;
 import de.bwaldvogel.mongo.MongoVersion;
+import de.bwaldvogel.mongo.backend.CollectionOptions;
 import de.bwaldvogel.mongo.backend.CursorRegistry;
 import de.bwaldvogel.mongo.backend.DatabaseResolver;
 import de.bwaldvogel.mongo.backend.Index;
 import de.bwaldvogel.mongo.backend.IndexKey;
 import de.bwaldvogel.mongo.backend.Missing;
 import de.bwaldvogel.mongo.backend.QueryParameters;
+import de.bwaldvogel.mongo.backend.QueryResult;
 import de.bwaldvogel.mongo.backend.Utils;
 import de.bwaldvogel.mongo.backend.ValueComparator;
 import de.bwaldvogel.mongo.backend.aggregation.Aggregation;
 import de.bwaldvogel.mongo.backend.h2.H2Backend;
+import de.bwaldvogel.mongo.backend.h2.H2Collection;
 import de.bwaldvogel.mongo.backend.h2.H2Database;
 import de.bwaldvogel.mongo.bson.BsonRegularExpression;
 import de.bwaldvogel.mongo.bson.Document;
@@ -44,9 +48,11 @@ import io.netty.channel.Channel;
  * oldest PyMongo 4.20 accepts. A write command is acknowledged only after the store has
  * been committed to the file, so an acknowledged write survives a kill -9 of this process
  * (the stock backend commits about once a second). Concurrent writers share one commit.
- * And non-unique indexes exist ({@link SecondaryIndex}): the stock server ignores them, so
- * every query not by {@code _id} scanned the whole collection and the services' periodic
- * queries (outbox relays, due timers, alerts, gauges) got slower as the data grew.
+ * And queries are answered from indexes where MongoDB would: the stock server ignores
+ * non-unique indexes ({@link SecondaryIndex} is one) and uses the {@code _id} index only for
+ * a query on {@code _id} alone ({@link IdAwareCollection}), so a conditional write such as
+ * {@code {_id: x, version: 3}} and every periodic query (outbox relays, due timers, alerts,
+ * gauges) scanned the whole collection, and the services slowed as the data grew.
  *
  * <p>Usage: java HotlineMongo HOST PORT FILE
  */
@@ -113,11 +119,22 @@ public final class HotlineMongo {
         }
     }
 
+    /** The one store of this process (a database opens its collections while it is built,
+     * before a field of its own could hold it). */
+    private static MVStore theStore;
+
     /** An H2 database whose non-unique indexes are {@link SecondaryIndex}es, used by finds,
      * updates, deletes, counts and aggregations that begin with a {@code $match}. */
     static final class IndexedDatabase extends H2Database {
         IndexedDatabase(String name, MVStore store, CursorRegistry cursors) {
             super(name, store, cursors);
+        }
+
+        @Override
+        protected MongoCollection<Object> openOrCreateCollection(String name, CollectionOptions options) {
+            String fullName = getFullCollectionNamespace(name);
+            return new IdAwareCollection(this, name, options, theStore.openMap("databases." + fullName),
+                    theStore.openMap("meta." + fullName), cursorRegistry);
         }
 
         @Override
@@ -156,6 +173,34 @@ public final class HotlineMongo {
             Document response = new Document("cursor", cursor);
             Utils.markOkay(response);
             return response;
+        }
+    }
+
+    /** An H2 collection that reads the documents a query names by {@code _id} (an equality
+     * or {@code $in}) from the {@code _id} index even when the query has other conditions,
+     * rather than scanning every document. (The map names are H2Database's.) */
+    static final class IdAwareCollection extends H2Collection {
+        IdAwareCollection(MongoDatabase database, String name, CollectionOptions options,
+                          MVMap<Object, Document> data, MVMap<String, Object> meta, CursorRegistry cursors) {
+            super(database, name, options, data, meta, cursors);
+        }
+
+        @Override
+        protected QueryResult matchDocuments(Document query, Document orderBy, int skip, int limit,
+                                             int batchSize, Document fields) {
+            String idField = getIdField();
+            Object id = idField == null ? null : query.get(idField);
+            if (id != null && SecondaryIndex.points(id) != null) {
+                Document byId = new Document(idField, id);
+                for (Index<Object> index : getIndexes()) {
+                    if (index.isUnique() && index.getKeys().size() == 1
+                            && index.getKeys().get(0).getKey().equals(idField) && index.canHandle(byId)) {
+                        return matchDocuments(query, index.getPositions(byId), orderBy, skip, limit,
+                                batchSize, fields);
+                    }
+                }
+            }
+            return super.matchDocuments(query, orderBy, skip, limit, batchSize, fields);
         }
     }
 
@@ -259,7 +304,8 @@ public final class HotlineMongo {
             return product(choices);
         }
 
-        private static List<Object> points(Object condition) {
+        /** The values an equality or {@code $in} condition names; null for any other. */
+        static List<Object> points(Object condition) {
             if (isScalar(condition)) {
                 return List.of(condition);
             }
@@ -311,6 +357,9 @@ public final class HotlineMongo {
 
         @Override
         public synchronized boolean canHandle(Document query) {
+            if (points(query.get("_id")) != null) {
+                return false; // the documents are named: IdAwareCollection reads them by _id
+            }
             Plan plan = plan(query);
             if (plan == null) {
                 return false;
@@ -439,7 +488,7 @@ public final class HotlineMongo {
         }
         Path file = Path.of(args[2]);
         Files.createDirectories(file.toAbsolutePath().getParent());
-        MVStore store = new MVStore.Builder().fileName(file.toString()).open();
+        MVStore store = theStore = new MVStore.Builder().fileName(file.toString()).open();
         DurableBackend backend = new DurableBackend(store);
         backend.version(Version.MONGO_4_4);
         MongoServer server = new MongoServer(backend);
