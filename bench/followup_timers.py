@@ -1,7 +1,7 @@
 """Durable timers under load: many pending tasks, a steady stream coming due, replicas, a kill.
 
-Inserts --pending tasks due far in the future plus --rate tasks per second coming due for
---seconds, starts --replicas follow-up services on the same topics and database, and reads
+Starts --replicas follow-up services, then inserts --pending tasks due far in the future plus
+--rate tasks per second coming due for --seconds (the first --lead seconds later), and reads
 the followup.due events back. Prints fires/s, lateness (event time - due time) overall and per
 5-second window of due times, whether every timer fired exactly once, and, with --kill-after,
 when the survivors took over the killed replica's timers; next to the raw aiokafka produce
@@ -117,20 +117,20 @@ async def main() -> None:
     args = parser.parse_args()
     prefix = f"bench{uuid.uuid4().hex[:8]}"
     replicas = [Service("followup", prefix=prefix, replica=n + 1) for n in range(args.replicas)]
-    start = datetime.now(UTC) + timedelta(seconds=args.lead)
-    seed_started = time.perf_counter()
-    due = await seed(prefix, args.pending, args.rate, args.seconds, start)
-    print(
-        f"seeded {args.pending} pending + {due} coming due in {time.perf_counter() - seed_started:.1f} s"
-    )
     killed_at: datetime | None = None
     try:
+        # The replicas run while the tasks are written, as in production (tasks accumulate
+        # under running services); they learn of them at their next timer refill.
         for replica in replicas:
             await replica.__aenter__()
+        start = datetime.now(UTC) + timedelta(seconds=args.lead)
+        seed_started = time.perf_counter()
+        due = await seed(prefix, args.pending, args.rate, args.seconds, start)
+        print(f"seeded {args.pending} pending + {due} coming due in "
+              f"{time.perf_counter() - seed_started:.1f} s, under {args.replicas} running replica(s)")  # fmt: skip
         if datetime.now(UTC) > start:
-            print(
-                f"warning: the replicas were ready only {(datetime.now(UTC) - start).total_seconds():.1f} s after the first due time"
-            )
+            print(f"warning: seeding ended {(datetime.now(UTC) - start).total_seconds():.1f} s "
+                  f"after the first due time (raise --lead)")  # fmt: skip
 
         async def kill_later() -> None:
             nonlocal killed_at

@@ -106,7 +106,7 @@ start_mongo() {
   local out
   out=$(mongo_build)
   # The H2 backend keeps every collection's pages in the heap it is given: cap it.
-  MONGO_HEAP_OPTS=${MONGO_HEAP_OPTS:--Xms256m -Xmx2g}  # 512 MB ran out at 160,000 tasks (bench)
+  MONGO_HEAP_OPTS=${MONGO_HEAP_OPTS:--Xms256m -Xmx3g}  # its page cache is 512 MB; 512 MB in all ran out at 160,000 tasks (bench)
   # shellcheck disable=SC2086
   nohup java $MONGO_HEAP_OPTS $JIT_OPTS -XX:+UseG1GC -Djava.awt.headless=true \
     -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
