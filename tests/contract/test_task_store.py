@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 from hotline_followup.adapters.tasks import INDEXES, TaskStore, new_task, to_task
 from hotline_followup.domain.policy import TaskSpec
-from hotline_followup.domain.task import attempt, fire
+from hotline_followup.domain.task import Sla, Status, attempt, fire
 from hotline_followup.timers import SHARDS, timer_shard
 from hotline_shared.events import AttemptOutcome, FollowupKind
 from hotline_shared.mongo import Document, Outbox, ensure_indexes
@@ -107,3 +108,20 @@ async def test_open_callbacks_and_lookup_by_cause(store: TaskStore) -> None:
     assert await store.open_callbacks("center-02", "tok") == []
     found = await store.by_cause("esc-2", "ems-confirmation")
     assert found is not None and found["_id"] == "task-2"
+
+
+async def test_the_open_tasks_gauge_counts_every_open_status_and_no_closed_one(
+    store: TaskStore,
+) -> None:
+    kinds = [FollowupKind.CALLBACK, FollowupKind.SAFETY_FOLLOW_UP]
+    for n, status in enumerate(Status):
+        for k, kind in enumerate(kinds):
+            task = replace(new_task(spec(10 * n + k, kind), spacing=H), status=status,
+                           sla=Sla.AT_RISK if k else Sla.ON_TRACK)  # fmt: skip
+            await store.create(task, cause=f"gauge-{n}-{k}", fraction=0.75, events=[], now=T0)
+    open_statuses = {"needs-number", "scheduled", "due", "attempted"}
+    assert {str(s) for s in Status} - open_statuses == {"completed", "missed", "cancelled"}
+    assert await store.open_by_kind_and_sla() == {
+        (str(FollowupKind.CALLBACK), str(Sla.ON_TRACK)): len(open_statuses),
+        (str(FollowupKind.SAFETY_FOLLOW_UP), str(Sla.AT_RISK)): len(open_statuses),
+    }

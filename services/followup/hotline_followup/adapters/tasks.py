@@ -25,6 +25,7 @@ INDEXES = (
     IndexModel([("center_id", ASCENDING), ("status", ASCENDING), ("due_at", ASCENDING)]),
     IndexModel([("caller_token", ASCENDING), ("kind", ASCENDING)]),
     IndexModel([("cause", ASCENDING)]),
+    IndexModel([("status", ASCENDING), ("kind", ASCENDING), ("sla_state", ASCENDING)]),
     Outbox.INDEX,
 )
 NO_OUTBOX = {"outbox": 0}
@@ -200,7 +201,9 @@ class TaskStore:
     async def open_by_kind_and_sla(self) -> dict[tuple[str, str], int]:
         """Tasks not yet closed, by kind and SLA state (a gauge)."""
         pipeline: list[Document] = [
-            {"$match": {"status": {"$nin": [str(s) for s in TERMINAL]}}},
+            # $in the open statuses, not $nin the closed: an index range read of the open
+            # tasks, where $nin reads every task the retention period keeps
+            {"$match": {"status": {"$in": [str(s) for s in Status if s not in TERMINAL]}}},
             {"$group": {"_id": {"kind": "$kind", "sla": "$sla_state"}, "n": {"$sum": 1}}},
         ]
         cursor = await self.collection.aggregate(pipeline)
