@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from bson import Code
 from hotline_shared.mongo import Document
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
@@ -33,6 +34,7 @@ BEFORE_DATA = [
 AFTER_DATA = [
     IndexModel([("status", ASCENDING), ("n", DESCENDING)]),
     IndexModel([("msgs.pid", ASCENDING)]),
+    IndexModel([("msgs.0.pid", ASCENDING)]),  # an array position in the path
 ]
 STATUSES = ["pending", "sent", "failed"]
 
@@ -52,6 +54,9 @@ def make_doc(i: int, rng: random.Random) -> Document:
     doc["n"] = rng.choice([rng.randrange(10), rng.randrange(10) + 0.5])  # ints and doubles
     if rng.random() < 0.5:
         doc["msgs"] = [{"pid": f"p{rng.randrange(30)}"} for _ in range(rng.randrange(1, 3))]
+    doc["query"] = f"q{rng.randrange(3)}"  # the legacy find wrapper's name, as a plain field
+    if i % 100 == 0:
+        doc["center"] = Code("function () {}")  # a value an index cannot order
     return doc
 
 
@@ -80,8 +85,12 @@ QUERIES: list[Document] = [
     {"status": {"$ne": "sent"}},
     {"msgs.pid": "p7"},
     {"msgs.pid": {"$in": ["p1", "p2", "p3"]}},
+    {"msgs.0.pid": "p7"},
+    {"status": "sent", "query": "q1"},
+    {"center": "c1", "query": {"$in": ["q0", "q2"]}},
     {"$or": [{"shard": 1}, {"status": "failed"}]},
     {"_id": "d0042", "status": {"$in": STATUSES}},  # a conditional write's shape
+    {"_id": {"$eq": "d0043"}, "shard": {"$gte": 0}},
     {"_id": {"$in": [f"d{i:04}" for i in range(0, 600, 7)]}, "since": {"$exists": True}},
     {"_id": {"$in": ["d0001", "d0002", "nope"]}, "shard": {"$lt": 4}},
     {"_id": {"$gte": "d0500"}, "status": "sent"},

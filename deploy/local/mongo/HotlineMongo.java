@@ -27,6 +27,7 @@ import de.bwaldvogel.mongo.backend.CursorRegistry;
 import de.bwaldvogel.mongo.backend.DatabaseResolver;
 import de.bwaldvogel.mongo.backend.Index;
 import de.bwaldvogel.mongo.backend.IndexKey;
+import de.bwaldvogel.mongo.backend.KeyValue;
 import de.bwaldvogel.mongo.backend.Missing;
 import de.bwaldvogel.mongo.backend.QueryParameters;
 import de.bwaldvogel.mongo.backend.QueryResult;
@@ -36,7 +37,9 @@ import de.bwaldvogel.mongo.backend.aggregation.Aggregation;
 import de.bwaldvogel.mongo.backend.h2.H2Backend;
 import de.bwaldvogel.mongo.backend.h2.H2Collection;
 import de.bwaldvogel.mongo.backend.h2.H2Database;
-import de.bwaldvogel.mongo.bson.BsonRegularExpression;
+import de.bwaldvogel.mongo.bson.BsonTimestamp;
+import de.bwaldvogel.mongo.bson.LegacyUUID;
+import de.bwaldvogel.mongo.bson.ObjectId;
 import de.bwaldvogel.mongo.bson.Document;
 import de.bwaldvogel.mongo.oplog.Oplog;
 import io.netty.channel.Channel;
@@ -165,7 +168,10 @@ public final class HotlineMongo {
             if (rest.isModifying()) {
                 return super.handleCommand(channel, command, query, resolver, oplog);
             }
-            Iterable<Document> matched = collection.handleQuery(new QueryParameters(match, 0, 0));
+            // wrapped in $query: a bare filter with a field named "query" would be taken for
+            // the legacy wrapper
+            Iterable<Document> matched = collection.handleQuery(
+                    new QueryParameters(new Document("$query", match), 0, 0));
             List<Document> result = rest.runStages(StreamSupport.stream(matched.spliterator(), false));
             Document cursor = new Document("id", 0L);
             cursor.put("ns", getFullCollectionNamespace(name));
@@ -185,13 +191,25 @@ public final class HotlineMongo {
             super(database, name, options, data, meta, cursors);
         }
 
+        /** Under the collection's lock, as every write is: an index built from the data while
+         * a write went by would miss it. */
+        @Override
+        public synchronized void addIndex(Index<Object> index) {
+            super.addIndex(index);
+        }
+
+        @Override
+        public synchronized void dropIndex(String indexName) {
+            super.dropIndex(indexName);
+        }
+
         @Override
         protected QueryResult matchDocuments(Document query, Document orderBy, int skip, int limit,
                                              int batchSize, Document fields) {
             String idField = getIdField();
-            Object id = idField == null ? null : query.get(idField);
-            if (id != null && SecondaryIndex.points(id) != null) {
-                Document byId = new Document(idField, id);
+            List<Object> ids = idField == null ? null : SecondaryIndex.points(query.get(idField));
+            if (ids != null) {
+                Document byId = new Document(idField, new Document("$in", ids));
                 for (Index<Object> index : getIndexes()) {
                     if (index.isUnique() && index.getKeys().size() == 1
                             && index.getKeys().get(0).getKey().equals(idField) && index.canHandle(byId)) {
@@ -226,6 +244,9 @@ public final class HotlineMongo {
 
         private final NavigableMap<List<Object>, Set<Object>> entries = new TreeMap<>(TUPLES);
         private final Map<Object, List<List<Object>>> tuplesOf = new HashMap<>();
+        /** Each document's position by its _id as the _id index compares it (1, 1L and 1.0
+         * are one _id): a replacement may change the _id's number type. */
+        private final Map<KeyValue, Object> positionOf = new HashMap<>();
 
         SecondaryIndex(String name, List<IndexKey> keys, boolean sparse) {
             super(name, keys, sparse);
@@ -257,10 +278,13 @@ public final class HotlineMongo {
             return Integer.compare(a.size(), b.size());
         }
 
+        /** The values the index orders (what ValueComparator can compare); any other value
+         * (a subdocument, a regex, JavaScript…) is indexed as null and left to a scan. */
         private static boolean isScalar(Object value) {
-            return value != null && value != ABSENT && !(value instanceof Document)
-                    && !(value instanceof Collection) && !(value instanceof Map)
-                    && !(value instanceof Pattern) && !BsonRegularExpression.isRegularExpression(value);
+            return value instanceof Number || value instanceof String || value instanceof Boolean
+                    || value instanceof java.time.Instant
+                    || value instanceof ObjectId || value instanceof java.util.UUID
+                    || value instanceof LegacyUUID || value instanceof BsonTimestamp;
         }
 
         /** The values one field contributes: each array element, ABSENT, null or the value. */
@@ -323,9 +347,14 @@ public final class HotlineMongo {
             return null;
         }
 
+        private static final Pattern POSITION = Pattern.compile("(^|\\.)\\d+(\\.|$)");
+
         private Plan plan(Document query) {
             List<List<Object>> points = new ArrayList<>();
             for (IndexKey key : getKeys()) {
+                if (POSITION.matcher(key.getKey()).find()) {
+                    break; // "items.0.sku" names an array position: the matcher's business
+                }
                 Object condition = query.get(key.getKey());
                 if (condition == null) {
                     break; // not queried (a null condition matches the absent: left to a scan)
@@ -438,13 +467,17 @@ public final class HotlineMongo {
                 entries.computeIfAbsent(tuple, t -> new LinkedHashSet<>()).add(position);
             }
             tuplesOf.put(position, tuples);
+            positionOf.put(idKey(document), position);
         }
 
-        /** The H2 backend's position of a document is its _id. */
+        private static KeyValue idKey(Document document) {
+            return new KeyValue(document.get("_id")).normalized();
+        }
+
         @Override
         public synchronized Object remove(Document document) {
-            Object position = document.get("_id");
-            List<List<Object>> tuples = tuplesOf.remove(position);
+            Object position = positionOf.remove(idKey(document));
+            List<List<Object>> tuples = position == null ? null : tuplesOf.remove(position);
             if (tuples == null) {
                 return null;
             }
@@ -460,7 +493,14 @@ public final class HotlineMongo {
         @Override
         public synchronized void updateInPlace(Document oldDocument, Document newDocument, Object position,
                                                MongoCollection<Object> collection) {
-            remove(oldDocument);
+            positionOf.remove(idKey(oldDocument));
+            List<List<Object>> tuples = tuplesOf.remove(position);
+            for (List<Object> tuple : tuples == null ? List.<List<Object>>of() : tuples) {
+                Set<Object> at = entries.get(tuple);
+                if (at != null && at.remove(position) && at.isEmpty()) {
+                    entries.remove(tuple);
+                }
+            }
             add(newDocument, position, collection);
         }
 
@@ -478,6 +518,7 @@ public final class HotlineMongo {
         public synchronized void drop() {
             entries.clear();
             tuplesOf.clear();
+            positionOf.clear();
         }
     }
 
