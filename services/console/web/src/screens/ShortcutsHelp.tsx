@@ -3,7 +3,8 @@ import { SHORTCUTS } from "../shortcuts";
 
 export function ShortcutsHelp({ onClose }: { onClose: () => void }) {
   const closeButton = useRef<HTMLButtonElement>(null);
-  useEffect(() => closeButton.current?.focus(), []);
+  // focus without scrolling: the dialog opens at its heading, not at its last line
+  useEffect(() => closeButton.current?.focus({ preventScroll: true }), []);
   return (
     <div className="backdrop">
       <div className="dialog" role="dialog" aria-modal="true" aria-labelledby="shortcuts-title">
