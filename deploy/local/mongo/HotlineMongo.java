@@ -82,14 +82,12 @@ public final class HotlineMongo {
 
     /** H2 backend whose write commands return only once the store is committed. */
     static final class DurableBackend extends H2Backend {
-        private final MVStore store;
         private final AtomicLong finished = new AtomicLong();
         private final Object commitLock = new Object();
         private long committed;
 
         DurableBackend(MVStore store) {
             super(store);
-            this.store = store;
         }
 
         @Override
@@ -116,7 +114,7 @@ public final class HotlineMongo {
                     return;
                 }
                 long upTo = finished.get();
-                store.commit();
+                getMvStore().commit();
                 committed = upTo;
             }
         }
@@ -477,9 +475,22 @@ public final class HotlineMongo {
         @Override
         public synchronized Object remove(Document document) {
             Object position = positionOf.remove(idKey(document));
-            List<List<Object>> tuples = position == null ? null : tuplesOf.remove(position);
+            return position != null && forget(position) ? position : null;
+        }
+
+        @Override
+        public synchronized void updateInPlace(Document oldDocument, Document newDocument, Object position,
+                                               MongoCollection<Object> collection) {
+            positionOf.remove(idKey(oldDocument));
+            forget(position);
+            add(newDocument, position, collection);
+        }
+
+        /** Drops the entries of the document at `position`; false if it had none. */
+        private boolean forget(Object position) {
+            List<List<Object>> tuples = tuplesOf.remove(position);
             if (tuples == null) {
-                return null;
+                return false;
             }
             for (List<Object> tuple : tuples) {
                 Set<Object> at = entries.get(tuple);
@@ -487,21 +498,7 @@ public final class HotlineMongo {
                     entries.remove(tuple);
                 }
             }
-            return position;
-        }
-
-        @Override
-        public synchronized void updateInPlace(Document oldDocument, Document newDocument, Object position,
-                                               MongoCollection<Object> collection) {
-            positionOf.remove(idKey(oldDocument));
-            List<List<Object>> tuples = tuplesOf.remove(position);
-            for (List<Object> tuple : tuples == null ? List.<List<Object>>of() : tuples) {
-                Set<Object> at = entries.get(tuple);
-                if (at != null && at.remove(position) && at.isEmpty()) {
-                    entries.remove(tuple);
-                }
-            }
-            add(newDocument, position, collection);
+            return true;
         }
 
         @Override
