@@ -247,8 +247,15 @@ class Flusher:
     def __init__(self) -> None:
         self._last: dict[tuple[str, Any], asyncio.Task[None]] = {}
 
-    def flush_later(self, outbox: Outbox, doc_id: Any, written: Document | None = None) -> None:
-        """Flush `doc_id`'s outbox soon; `written` is the document as its write returned it."""
+    def flush_later(
+        self, outbox: Outbox, doc_id: Any, written: Document | None = None, *, added: int = 0
+    ) -> None:
+        """Flush `doc_id`'s outbox soon. `written` is the document as its write returned it,
+        `added` how many of its outbox entries that write put there: a snapshot holding older
+        entries too is read again, since an earlier flush may have sent them after the write
+        and before this call."""
+        if written is not None and len(written.get(Outbox.FIELD) or ()) > added:
+            written = None
         key = (outbox.collection.full_name, doc_id)
         before = self._last.get(key)
         task = asyncio.create_task(self._flush(before, outbox, doc_id, written))

@@ -17,6 +17,7 @@ from hotline_shared.events import CONTACTS_TOPIC, CONTENT_TYPE, DLQ_TOPIC, Envel
 from hotline_shared.kafka import EventBus
 from hotline_shared.mongo import Document, EventLog, Flusher, Outbox, insert_new
 from hotline_shared.settings import KafkaSettings
+from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import AutoReconnect
 
@@ -279,12 +280,41 @@ async def test_flushes_after_the_answer_run_one_at_a_time_per_document_and_drain
     flusher = Flusher()
     await col.insert_one({"_id": "c-1", **Outbox.fields([started(1)], T0)})
     first = await col.find_one({"_id": "c-1"})
-    flusher.flush_later(outbox, "c-1", first)
+    flusher.flush_later(outbox, "c-1", first, added=1)
     await col.update_one({"_id": "c-1"}, Outbox.update({"$set": {"s": 2}}, [started(2)], T0))
     second = await col.find_one({"_id": "c-1"})
-    flusher.flush_later(outbox, "c-1", second)  # both see evt-1 pending; it goes out once
+    flusher.flush_later(outbox, "c-1", second, added=1)  # both see evt-1 pending; it goes out once
     flusher.flush_later(outbox, "c-missing")
     gate.set()
+    await flusher.drain()
+    assert published == ["evt-1", "evt-2"]
+    doc = await col.find_one({"_id": "c-1"})
+    assert doc is not None and doc["outbox"] == [] and Outbox.SINCE not in doc
+
+
+async def test_a_snapshot_taken_before_an_earlier_flush_finished_is_read_again(
+    db: AsyncDatabase[Document],
+) -> None:
+    """The second write lands before the first flush removes evt-1; that flush finishes
+    before the second is asked for. The second's snapshot still shows evt-1: it goes out once."""
+    published: list[str] = []
+
+    async def publish(event: Envelope) -> None:
+        published.append(event.id)
+
+    col = db["later_stale"]
+    outbox = Outbox(col, publish)
+    flusher = Flusher()
+    await col.insert_one({"_id": "c-1", **Outbox.fields([started(1)], T0)})
+    first = await col.find_one({"_id": "c-1"})
+    second = await col.find_one_and_update(
+        {"_id": "c-1"}, Outbox.update({"$set": {"s": 2}}, [started(2)], T0),
+        return_document=ReturnDocument.AFTER,
+    )  # fmt: skip
+    assert second is not None and len(second["outbox"]) == 2
+    flusher.flush_later(outbox, "c-1", first, added=1)
+    await flusher.drain()  # the first flush is done before the second write's answer is used
+    flusher.flush_later(outbox, "c-1", second, added=1)
     await flusher.drain()
     assert published == ["evt-1", "evt-2"]
     doc = await col.find_one({"_id": "c-1"})

@@ -140,7 +140,8 @@ async def record_observation(intake: Intake, center: Center, obs: Observation) -
     emitted, written = await retry_on_conflict(attempt, what="contact")
     # State and events are durable: the provider's answer need not wait for Kafka. The
     # write returned its outbox, so the flush publishes without reading it again.
-    intake.flusher.flush_later(intake.outbox("contacts"), contact_id, written)
+    outbox = intake.outbox("contacts")
+    intake.flusher.flush_later(outbox, contact_id, written, added=len(emitted))
     return emitted
 
 
@@ -171,7 +172,8 @@ async def _settle_one(intake: Intake, contact_id: str) -> int:
     )  # fmt: skip
     if written is None:
         return 0  # changed meanwhile (another replica, a webhook): the next round settles it
-    await intake.outbox("contacts").flush_document(written)
+    # Through the flusher, as a webhook's flush: one flush at a time per contact.
+    intake.flusher.flush_later(intake.outbox("contacts"), contact_id, written, added=len(events))
     return len(emit)
 
 
@@ -569,7 +571,7 @@ async def record_callback_number(
         center_id=contact.center_id, reason="callback", at=intake.clock.now(),
     )  # fmt: skip
     await retry_on_conflict(attempt, what="contact")
-    await intake.outbox("contacts").flush(contact_id)
+    intake.flusher.flush_later(intake.outbox("contacts"), contact_id)
 
 
 # ---- legal hold and retention ----------------------------------------------------------------
