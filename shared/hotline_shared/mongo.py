@@ -108,17 +108,31 @@ async def insert_new(collection: AsyncCollection[Document], doc: Document) -> bo
     return True
 
 
+async def insert_all_new(collection: AsyncCollection[Document], docs: Sequence[Document]) -> int:
+    """Insert each of `docs` whose `_id` is new, skipping those that exist: how many were
+    inserted. One round trip."""
+    return len(docs) - len(await _insert_many(collection, docs, ordered=False)) if docs else 0
+
+
 async def insert_in_order(collection: AsyncCollection[Document], docs: list[Document]) -> int:
     """Insert `docs` in order, stopping at the first whose `_id` exists: how many were
     inserted (a prefix of `docs`). One round trip."""
+    taken = await _insert_many(collection, docs, ordered=True)
+    return int(taken[0]["index"]) if taken else len(docs)
+
+
+async def _insert_many(
+    collection: AsyncCollection[Document], docs: Sequence[Document], *, ordered: bool
+) -> list[Document]:
+    """`insert_many`: the write errors of ids taken already (any other error raises)."""
     try:
-        await collection.insert_many(docs, ordered=True)
+        await collection.insert_many(docs, ordered=ordered)
     except BulkWriteError as exc:
-        errors = exc.details.get("writeErrors", [])
+        errors: list[Document] = exc.details.get("writeErrors", [])
         if not errors or any(e.get("code") != DUPLICATE_KEY for e in errors):
             raise
-        return int(errors[0]["index"])
-    return len(docs)
+        return errors
+    return []
 
 
 # ---- outbox ---------------------------------------------------------------------------
@@ -141,9 +155,13 @@ class Outbox:
         self,
         collection: AsyncCollection[Document],
         publish: Callable[[Envelope], Awaitable[None]],
+        prepare: Callable[[Sequence[Envelope]], Awaitable[None]] | None = None,
     ) -> None:
+        """`prepare`, if given, sees every event of a flush before any is published (e.g.
+        to store what they cause in one bulk write); a crash repeats it, so it must dedupe."""
         self.collection = collection
         self.publish = publish
+        self.prepare = prepare
 
     PROJECTION: ClassVar[Document] = {FIELD: 1, SINCE: 1}  # what flush_document needs
 
@@ -189,7 +207,7 @@ class Outbox:
         docs = [doc async for doc in cursor if doc.get(self.FIELD)]
         if not docs:
             return 0
-        await asyncio.gather(*(self._publish_entries(doc[self.FIELD]) for doc in docs))
+        await self._send([doc[self.FIELD] for doc in docs])
         emptied = await self.collection.bulk_write(
             [UpdateOne({"_id": doc["_id"], self.FIELD: doc[self.FIELD]},
                        {"$set": {self.FIELD: []}, "$unset": {self.SINCE: ""}}) for doc in docs],
@@ -218,13 +236,22 @@ class Outbox:
         """Documents with events not yet published (a gauge; the marker is indexed)."""
         return await self.collection.count_documents({self.SINCE: {"$exists": True}})
 
-    async def _publish_entries(self, entries: Sequence[str]) -> None:
-        for entry in entries:
-            await self.publish(parse_event(entry))
+    async def _send(self, outboxes: Sequence[Sequence[str]]) -> None:
+        """Publish several documents' entries: `prepare` first, with all of them; then each
+        document's in order, the documents concurrently."""
+        events = [[parse_event(entry) for entry in entries] for entries in outboxes]
+        every = [event for batch in events for event in batch]
+        if self.prepare is not None and every:
+            await self.prepare(every)
+        await asyncio.gather(*(self._publish_in_order(batch) for batch in events))
+
+    async def _publish_in_order(self, events: Sequence[Envelope]) -> None:
+        for event in events:
+            await self.publish(event)
 
     async def _publish_pending(self, doc: Document) -> int:
         entries: list[str] = doc.get(self.FIELD) or []
-        await self._publish_entries(entries)
+        await self._send([entries])
         # Nothing added meanwhile: empty the outbox and drop the marker in one write.
         emptied = await self.collection.update_one(
             {"_id": doc["_id"], self.FIELD: entries},

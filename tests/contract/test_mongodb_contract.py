@@ -11,7 +11,7 @@ import asyncio
 from datetime import timedelta
 
 import pytest
-from hotline_shared.mongo import Document, insert_in_order, insert_new, sum_metrics
+from hotline_shared.mongo import Document, insert_all_new, insert_in_order, insert_new, sum_metrics
 from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -82,6 +82,22 @@ async def test_an_ordered_insert_many_stops_at_the_first_taken_id(
     assert [d["_id"] async for d in chain.find({}).sort("_id", ASCENDING)] == ["c:1", "c:2", "c:3"]
     assert (await chain.find_one({"_id": "c:3"}) or {})["by"] == "another replica"
     assert await insert_in_order(chain, [{"_id": "c:4"}, {"_id": "c:5"}]) == 2
+
+
+async def test_an_unordered_insert_many_keeps_every_new_id_and_skips_taken_ones(
+    db: AsyncDatabase[Document],
+) -> None:
+    """The alert queue's bulk write: ids taken before (or twice in the batch) are skipped,
+    every other document is written, whatever its place."""
+    alerts = db["bulk_alerts"]
+    await alerts.insert_one({"_id": "a:2", "by": "another replica"})
+    docs = [{"_id": f"a:{n}", "n": n} for n in (1, 2, 3, 3, 4)]
+    assert await insert_all_new(alerts, docs) == 3
+    assert [d["_id"] async for d in alerts.find({}).sort("_id", ASCENDING)] == [
+        "a:1", "a:2", "a:3", "a:4"]  # fmt: skip
+    assert (await alerts.find_one({"_id": "a:2"}) or {})["by"] == "another replica"
+    assert await insert_all_new(alerts, docs) == 0
+    assert await insert_all_new(alerts, []) == 0
 
 
 async def test_concurrent_ordered_batches_never_both_take_a_place(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -263,6 +263,39 @@ async def test_a_batch_flush_publishes_each_documents_events_in_order_once(
         assert published.index(f"evt-{10 * n}") < published.index(f"evt-{10 * n + 1}")
     assert await col.count_documents({Outbox.SINCE: {"$exists": True}}) == 0
     assert await outbox.flush_many(["t-0", "t-1"]) == 0  # nothing left: nothing again
+
+
+async def test_a_flush_prepares_all_its_events_at_once_before_publishing_any(
+    db: AsyncDatabase[Document],
+) -> None:
+    """`prepare` (the alerts' bulk write) sees a batch's events together before the first
+    is published; if it fails, nothing is published and the outbox keeps everything."""
+    seen: list[str] = []
+    prepared: list[list[str]] = []
+    failing = True
+
+    async def publish(event: Envelope) -> None:
+        seen.append(f"publish {event.id}")
+
+    async def prepare(events: Sequence[Envelope]) -> None:
+        if failing:
+            raise AutoReconnect("database gone")
+        prepared.append([e.id for e in events])
+        seen.append("prepare")
+
+    col = db["prepared_outbox"]
+    await col.insert_many([{"_id": f"t-{n}", **Outbox.fields([started(10 * n), started(10 * n + 1)], T0)}
+                           for n in range(3)] + [{"_id": "t-none", "outbox": []}])  # fmt: skip
+    outbox = Outbox(col, publish, prepare=prepare)
+    with pytest.raises(AutoReconnect):
+        await outbox.flush_many(["t-0", "t-1", "t-2"])
+    assert seen == [] and await col.count_documents({Outbox.SINCE: {"$exists": True}}) == 3
+    failing = False
+    assert await outbox.flush_many(["t-0", "t-1", "t-2", "t-none"]) == 6
+    assert len(prepared) == 1 and sorted(prepared[0]) == sorted(
+        f"evt-{k}" for k in (0, 1, 10, 11, 20, 21))  # fmt: skip
+    assert seen[0] == "prepare" and len(seen) == 7
+    assert await outbox.flush("t-none") == 0 and len(prepared) == 1  # nothing to prepare
 
 
 async def test_flushes_after_the_answer_run_one_at_a_time_per_document_and_drain(

@@ -69,7 +69,8 @@ def build_app(runtime: Runtime | None = None, settings: FollowupSettings | None 
                           batch=settings.timer_batch),
             keyring=await load_keyring(rt.db, rt.security.master_key_bytes(), rt.centers.ids()),
             hours=hours, claim_ttl=timedelta(minutes=settings.claim_minutes),
-            caring=caring.Caring(db=rt.db, publish=lambda event: followup().deliver(event),
+            caring=caring.Caring(db=rt.db, publish=rt.bus.publish,
+                                 prepare=lambda events: followup().queue_alerts(events),
                                  clock=rt.clock, centers=rt.centers, messenger=messenger),
             audit=AuditLog(rt.db, rt.security.master_key_bytes()),
         )  # fmt: skip

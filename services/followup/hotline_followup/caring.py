@@ -5,7 +5,7 @@ worker's action. Unanswered messages are normal: nothing here alerts or counts "
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -75,6 +75,7 @@ class Messenger:
 class Caring:
     db: AsyncDatabase[Document]
     publish: Callable[[Envelope], Awaitable[None]]
+    prepare: Callable[[Sequence[Envelope]], Awaitable[None]]  # the supervisors' alert queue
     clock: Clock
     centers: Centers
     messenger: Messenger
@@ -89,7 +90,7 @@ class Caring:
 
     @property
     def outbox(self) -> Outbox:
-        return Outbox(self.db[COLLECTION], self.publish)
+        return Outbox(self.db[COLLECTION], self.publish, prepare=self.prepare)
 
 
 # ---- start ---------------------------------------------------------------------------------

@@ -111,14 +111,13 @@ class Followup:
 
     @property
     def outbox(self) -> Outbox:
-        return Outbox(self.db["tasks"], self.deliver)
+        return Outbox(self.db["tasks"], self.bus.publish, prepare=self.queue_alerts)
 
-    async def deliver(self, event: Envelope) -> None:
-        """An outbox entry goes out: alerts are queued first (keyed by event id), then
-        the event is published; a crash repeats both, which dedupe."""
-        if event.type in ALERTING_TYPES:
-            await self.alerts.enqueue(event, now=self.clock.now())
-        await self.bus.publish(event)
+    async def queue_alerts(self, events: Sequence[Envelope]) -> None:
+        """Outbox entries about to go out: the alerting ones are queued first, in one write
+        (keyed by event id), then published; a crash repeats both, which dedupe."""
+        await self.alerts.enqueue([e for e in events if e.type in ALERTING_TYPES],
+                                  now=self.clock.now())  # fmt: skip
 
     def policy(self, center_id: str) -> Policy:
         return self.policies.get(center_id, self.default_policy)
@@ -136,7 +135,7 @@ class Followup:
 async def on_event(f: Followup, event: Envelope) -> None:
     """Contacts, risk and sessions events in; tasks created, cancelled or completed."""
     if alerts_supervisor_now(event):  # queued once, keyed by the event id, whoever consumes it
-        await f.alerts.enqueue(event, now=f.clock.now())
+        await f.alerts.enqueue([event], now=f.clock.now())
     policy = f.policy(event.centerid)
     decided = plan(event, policy)
     if isinstance(event, ContactAnswered) and decided.cancel_callbacks_for_caller:

@@ -5,8 +5,8 @@ time goes to the center's on-call webhook too."""
 
 from __future__ import annotations
 
-import contextlib
 import time
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import httpx
@@ -14,10 +14,9 @@ import structlog
 from hotline_shared import metrics, webhooks
 from hotline_shared.centers import Centers
 from hotline_shared.events import Envelope
-from hotline_shared.mongo import Document
+from hotline_shared.mongo import Document, insert_all_new
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
 
 log = structlog.get_logger(__name__)
 
@@ -38,21 +37,23 @@ class AlertQueue:
         self.collection = collection
         self.centers = centers
 
-    async def enqueue(self, event: Envelope, *, now: datetime) -> None:
-        """Store the alert (the feed shows every one) and queue its delivery, if the center
-        has a webhook. Keyed by the event id: stored once, whoever consumes it."""
-        center = self.centers.get(event.centerid)
-        if center is None:
-            return
-        status = "pending" if center.alert_webhook_url else "not-sent"
-        oncall = "waiting" if event.type == IMMINENT else None
-        with contextlib.suppress(DuplicateKeyError):
-            await self.collection.insert_one({"_id": event.id, "center_id": center.id, "type": event.type,
-                                              "contact_id": event.subject, "at": event.time,
-                                              "body": event.model_dump_json(), "status": status,
-                                              "tries": 0, "next_try_at": now, "acked_by": None,
-                                              "acked_at": None, "oncall": oncall,
-                                              "oncall_next_at": None})  # fmt: skip
+    async def enqueue(self, events: Sequence[Envelope], *, now: datetime) -> None:
+        """Store the alerts (the feed shows every one) and queue their delivery, if the
+        center has a webhook; one write for all. Keyed by the event id: stored once,
+        whoever consumes or publishes the event, however often."""
+        docs = []
+        for event in events:
+            center = self.centers.get(event.centerid)
+            if center is None:
+                continue
+            status = "pending" if center.alert_webhook_url else "not-sent"
+            oncall = "waiting" if event.type == IMMINENT else None
+            docs.append({"_id": event.id, "center_id": center.id, "type": event.type,
+                         "contact_id": event.subject, "at": event.time,
+                         "body": event.model_dump_json(), "status": status, "tries": 0,
+                         "next_try_at": now, "acked_by": None, "acked_at": None,
+                         "oncall": oncall, "oncall_next_at": None})  # fmt: skip
+        await insert_all_new(self.collection, docs)
 
     async def recent(self, center_id: str, *, limit: int) -> list[Document]:
         cursor = self.collection.find({"center_id": center_id}).sort("at", -1).limit(limit)
