@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
@@ -158,7 +161,9 @@ class Outbox:
         prepare: Callable[[Sequence[Envelope]], Awaitable[None]] | None = None,
     ) -> None:
         """`prepare`, if given, sees every event of a flush before any is published (e.g.
-        to store what they cause in one bulk write); a crash repeats it, so it must dedupe."""
+        to store what they cause in one bulk write); a crash repeats it, so it must dedupe.
+        If it fails, nothing of that flush is published: the relay takes the documents up,
+        one by one."""
         self.collection = collection
         self.publish = publish
         self.prepare = prepare
@@ -265,31 +270,67 @@ class Outbox:
         return len(entries)
 
 
+@dataclass(frozen=True)
+class FlushTicket:
+    """Taken before a write whose answer will be flushed: which flushes had finished then."""
+
+    seq: int
+    at: float
+
+
 class Flusher:
     """Outbox flushes that run after the answer: a webhook's response waits for its state and
     events to be durable (one write), not for Kafka. One flush at a time per document, in
     order, so one process never publishes an event twice by flushing a document twice at
-    once. A flush that fails, or a process that dies, leaves the events to the relay."""
+    once. A flush that fails, or a process that dies, leaves the events to the relay.
+
+    A write's answer holds its outbox; flushing that snapshot saves reading it again. It is
+    only safe if no flush of the document finished since the write: one that finished after
+    it could have sent (and cleared) entries the snapshot still shows. So a writer takes a
+    `ticket()` before writing, and a snapshot older than the document's last finished flush
+    is read again."""
+
+    KEEP = 60.0  # seconds a finished flush is remembered; an older ticket reads again
 
     def __init__(self) -> None:
         self._last: dict[tuple[str, Any], asyncio.Task[None]] = {}
+        self._finished: OrderedDict[tuple[str, Any], tuple[int, float]] = OrderedDict()
+        self._seq = 0
+
+    def ticket(self) -> FlushTicket:
+        return FlushTicket(self._seq, time.monotonic())
 
     def flush_later(
-        self, outbox: Outbox, doc_id: Any, written: Document | None = None, *, added: int = 0
+        self,
+        outbox: Outbox,
+        doc_id: Any,
+        written: Document | None = None,
+        *,
+        since: FlushTicket | None = None,
     ) -> None:
         """Flush `doc_id`'s outbox soon. `written` is the document as its write returned it,
-        `added` how many of its outbox entries that write put there: a snapshot holding older
-        entries too is read again, since an earlier flush may have sent them after the write
-        and before this call."""
-        if written is not None and len(written.get(Outbox.FIELD) or ()) > added:
-            written = None
+        `since` the ticket taken before that write; without both, the outbox is read."""
         key = (outbox.collection.full_name, doc_id)
+        if written is not None and not self._unchanged_since(key, since):
+            written = None
         before = self._last.get(key)
         task = asyncio.create_task(self._flush(before, outbox, doc_id, written))
         self._last[key] = task
         task.add_done_callback(lambda done: self._forget(key, done))
 
+    def _unchanged_since(self, key: tuple[str, Any], since: FlushTicket | None) -> bool:
+        now = time.monotonic()
+        while self._finished and next(iter(self._finished.values()))[1] < now - self.KEEP:
+            self._finished.popitem(last=False)
+        if since is None or since.at < now - self.KEEP:
+            return False
+        finished = self._finished.get(key)
+        return finished is None or finished[0] <= since.seq
+
     def _forget(self, key: tuple[str, Any], done: asyncio.Task[None]) -> None:
+        self._seq += 1
+        self._finished[key] = (self._seq, time.monotonic())
+        self._finished.move_to_end(key)
         if self._last.get(key) is done:
             del self._last[key]
 

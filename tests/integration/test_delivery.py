@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,6 +37,16 @@ async def bus(kafka_settings: KafkaSettings) -> AsyncIterator[EventBus]:
     await bus.start()
     yield bus
     await bus.stop()
+
+
+def recording() -> tuple[list[str], Callable[[Envelope], Awaitable[None]]]:
+    """A publish that records the ids it was given, and that record."""
+    published: list[str] = []
+
+    async def publish(event: Envelope) -> None:
+        published.append(event.id)
+
+    return published, publish
 
 
 async def test_round_trip_through_real_kafka(kafka_settings: KafkaSettings) -> None:
@@ -248,11 +258,7 @@ async def test_outbox_relay_publishes_what_a_crash_left_behind(
 async def test_a_batch_flush_publishes_each_documents_events_in_order_once(
     db: AsyncDatabase[Document],
 ) -> None:
-    published: list[str] = []
-
-    async def publish(event: Envelope) -> None:
-        published.append(event.id)
-
+    published, publish = recording()
     col = db["batch_outbox"]
     await col.insert_many([{"_id": f"t-{n}", **Outbox.fields([started(10 * n), started(10 * n + 1)], T0)}
                            for n in range(3)] + [{"_id": "t-none", "outbox": []}])  # fmt: skip
@@ -295,7 +301,10 @@ async def test_a_flush_prepares_all_its_events_at_once_before_publishing_any(
     assert len(prepared) == 1 and sorted(prepared[0]) == sorted(
         f"evt-{k}" for k in (0, 1, 10, 11, 20, 21))  # fmt: skip
     assert seen[0] == "prepare" and len(seen) == 7
-    assert await outbox.flush("t-none") == 0 and len(prepared) == 1  # nothing to prepare
+    # A document marked pending with nothing left in it: cleared, nothing prepared.
+    await col.update_one({"_id": "t-none"}, {"$set": {Outbox.SINCE: T0}})
+    assert await outbox.relay(older_than=timedelta(0)) == 0
+    assert len(prepared) == 1 and await col.count_documents({Outbox.SINCE: {"$exists": True}}) == 0
 
 
 async def test_flushes_after_the_answer_run_one_at_a_time_per_document_and_drain(
@@ -311,12 +320,14 @@ async def test_flushes_after_the_answer_run_one_at_a_time_per_document_and_drain
     col = db["later_outbox"]
     outbox = Outbox(col, publish)
     flusher = Flusher()
+    ticket = flusher.ticket()
     await col.insert_one({"_id": "c-1", **Outbox.fields([started(1)], T0)})
     first = await col.find_one({"_id": "c-1"})
-    flusher.flush_later(outbox, "c-1", first, added=1)
+    flusher.flush_later(outbox, "c-1", first, since=ticket)
+    ticket = flusher.ticket()  # no flush has finished: the snapshot alone would send evt-1 again
     await col.update_one({"_id": "c-1"}, Outbox.update({"$set": {"s": 2}}, [started(2)], T0))
     second = await col.find_one({"_id": "c-1"})
-    flusher.flush_later(outbox, "c-1", second, added=1)  # both see evt-1 pending; it goes out once
+    flusher.flush_later(outbox, "c-1", second, since=ticket)  # queued: reads what the first left
     flusher.flush_later(outbox, "c-missing")
     gate.set()
     await flusher.drain()
@@ -330,28 +341,48 @@ async def test_a_snapshot_taken_before_an_earlier_flush_finished_is_read_again(
 ) -> None:
     """The second write lands before the first flush removes evt-1; that flush finishes
     before the second is asked for. The second's snapshot still shows evt-1: it goes out once."""
-    published: list[str] = []
-
-    async def publish(event: Envelope) -> None:
-        published.append(event.id)
-
+    published, publish = recording()
     col = db["later_stale"]
     outbox = Outbox(col, publish)
     flusher = Flusher()
+    first_ticket = flusher.ticket()
     await col.insert_one({"_id": "c-1", **Outbox.fields([started(1)], T0)})
     first = await col.find_one({"_id": "c-1"})
+    second_ticket = flusher.ticket()
     second = await col.find_one_and_update(
         {"_id": "c-1"}, Outbox.update({"$set": {"s": 2}}, [started(2)], T0),
         return_document=ReturnDocument.AFTER,
     )  # fmt: skip
     assert second is not None and len(second["outbox"]) == 2
-    flusher.flush_later(outbox, "c-1", first, added=1)
+    flusher.flush_later(outbox, "c-1", first, since=first_ticket)
     await flusher.drain()  # the first flush is done before the second write's answer is used
-    flusher.flush_later(outbox, "c-1", second, added=1)
+    flusher.flush_later(outbox, "c-1", second, since=second_ticket)
     await flusher.drain()
     assert published == ["evt-1", "evt-2"]
     doc = await col.find_one({"_id": "c-1"})
     assert doc is not None and doc["outbox"] == [] and Outbox.SINCE not in doc
+
+
+async def test_a_snapshot_of_only_its_own_events_sent_meanwhile_by_a_retry_is_read_again(
+    db: AsyncDatabase[Document],
+) -> None:
+    """A provider's retry finds the contact written, changes nothing, and flushes it (reading
+    it) before the first delivery's flush is asked for: evt-1 goes out once."""
+    published, publish = recording()
+    col = db["later_retried"]
+    outbox = Outbox(col, publish)
+    flusher = Flusher()
+    ticket = flusher.ticket()
+    await col.insert_one({"_id": "c-1", **Outbox.fields([started(1)], T0)})
+    written = await col.find_one({"_id": "c-1"})
+    flusher.flush_later(outbox, "c-1")  # the retry's flush
+    await flusher.drain()
+    flusher.flush_later(outbox, "c-1", written, since=ticket)
+    await flusher.drain()
+    assert published == ["evt-1"]
+    flusher.flush_later(outbox, "c-1", written)  # without a ticket, a snapshot is not trusted
+    await flusher.drain()
+    assert published == ["evt-1"]
 
 
 async def test_a_failed_flush_after_the_answer_leaves_its_events_to_the_relay(
@@ -365,11 +396,7 @@ async def test_a_failed_flush_after_the_answer_leaves_its_events_to_the_relay(
     flusher = Flusher()
     flusher.flush_later(Outbox(col, kafka_down), "c-1")
     await flusher.drain()  # the failure is logged, not raised
-    published: list[str] = []
-
-    async def publish(event: Envelope) -> None:
-        published.append(event.id)
-
+    published, publish = recording()
     assert await Outbox(col, publish).relay(older_than=timedelta(0)) == 1
     assert published == ["evt-1"]
 
@@ -378,11 +405,7 @@ async def test_relays_find_one_unpublished_event_behind_thousands_published(
     db: AsyncDatabase[Document],
 ) -> None:
     """The pending marker is the relays' only query: published records cannot hide one."""
-    published: list[str] = []
-
-    async def publish(event: Envelope) -> None:
-        published.append(event.id)
-
+    published, publish = recording()
     log = EventLog(db, publish)
     await db[EventLog.CLAIMS].create_indexes(list(EventLog.INDEXES))
     await log.emit(started(6))  # emitted and published: its pending marker is gone

@@ -137,11 +137,11 @@ async def record_observation(intake: Intake, center: Center, obs: Observation) -
         )  # fmt: skip
         return (emit, saved) if saved is not None else None
 
+    ticket = intake.flusher.ticket()
     emitted, written = await retry_on_conflict(attempt, what="contact")
     # State and events are durable: the provider's answer need not wait for Kafka. The
     # write returned its outbox, so the flush publishes without reading it again.
-    outbox = intake.outbox("contacts")
-    intake.flusher.flush_later(outbox, contact_id, written, added=len(emitted))
+    intake.flusher.flush_later(intake.outbox("contacts"), contact_id, written, since=ticket)
     return emitted
 
 
@@ -165,6 +165,7 @@ async def _settle_one(intake: Intake, contact_id: str) -> int:
     events = [
         _contact_event(stored.center_id, new_state, m, stored.caller, now, short) for m in emit
     ]
+    ticket = intake.flusher.ticket()
     written = await intake.contacts.save(
         new_state, center_id=stored.center_id, expected_version=stored.version,
         caller=stored.caller, events=events, now=now, settle_after=intake.settle_after,
@@ -172,8 +173,9 @@ async def _settle_one(intake: Intake, contact_id: str) -> int:
     )  # fmt: skip
     if written is None:
         return 0  # changed meanwhile (another replica, a webhook): the next round settles it
-    # Through the flusher, as a webhook's flush: one flush at a time per contact.
-    intake.flusher.flush_later(intake.outbox("contacts"), contact_id, written, added=len(events))
+    # Through the flusher, as a webhook's flush (one at a time per contact): published
+    # soon after this returns, or by the relay.
+    intake.flusher.flush_later(intake.outbox("contacts"), contact_id, written, since=ticket)
     return len(emit)
 
 
@@ -571,6 +573,7 @@ async def record_callback_number(
         center_id=contact.center_id, reason="callback", at=intake.clock.now(),
     )  # fmt: skip
     await retry_on_conflict(attempt, what="contact")
+    # Durable now; published soon after the answer (or by the relay if Kafka is down).
     intake.flusher.flush_later(intake.outbox("contacts"), contact_id)
 
 
