@@ -196,7 +196,8 @@ function Caller({ task, headers }: { task: Task; headers: Record<string, string>
         <label>Callback number<input type="tel" placeholder="+15551234567" pattern="^\+[1-9]\d{6,14}$" value={callback} onChange={(e) => setCallback(e.target.value)} /></label>
         <button type="submit">Record</button>
       </form>
-      <button type="button" className="link" onClick={() => void stopSeries()}>Stop caring contacts</button>
+      {/* apart from the buttons around it: a stop is not a misclick away from them */}
+      <p className="apart"><button type="button" className="link" onClick={() => void stopSeries()}>Stop caring contacts</button></p>
       {message && <p role="status">{message}</p>}
     </section>
   );
@@ -216,7 +217,7 @@ function Previous({ task, headers }: { task: Task; headers: Record<string, strin
     }
   };
   if (error) return <p role="alert" className="error">{error}</p>;
-  if (!contact) return <button type="button" onClick={() => void open()}>Open the last session (audited)</button>;
+  if (!contact) return <p className="apart"><button type="button" onClick={() => void open()}>Open the last session (audited)</button></p>;
   return (
     <section aria-labelledby="previous-title" data-testid="previous">
       <h2 id="previous-title">Last session</h2>
