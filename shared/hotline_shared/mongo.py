@@ -316,21 +316,22 @@ class Flusher:
         before = self._last.get(key)
         task = asyncio.create_task(self._flush(before, outbox, doc_id, written))
         self._last[key] = task
-        task.add_done_callback(lambda done: self._forget(key, done))
+        task.add_done_callback(lambda done: self._done(key, done))
 
     def _unchanged_since(self, key: tuple[str, Any], since: FlushTicket | None) -> bool:
-        now = time.monotonic()
-        while self._finished and next(iter(self._finished.values()))[1] < now - self.KEEP:
-            self._finished.popitem(last=False)
-        if since is None or since.at < now - self.KEEP:
+        if since is None or since.at < time.monotonic() - self.KEEP:
             return False
         finished = self._finished.get(key)
         return finished is None or finished[0] <= since.seq
 
-    def _forget(self, key: tuple[str, Any], done: asyncio.Task[None]) -> None:
+    def _done(self, key: tuple[str, Any], done: asyncio.Task[None]) -> None:
+        """A flush finished: remember when (oldest first, kept for KEEP seconds)."""
+        now = time.monotonic()
         self._seq += 1
-        self._finished[key] = (self._seq, time.monotonic())
+        self._finished[key] = (self._seq, now)
         self._finished.move_to_end(key)
+        while next(iter(self._finished.values()))[1] < now - self.KEEP:
+            self._finished.popitem(last=False)
         if self._last.get(key) is done:
             del self._last[key]
 

@@ -140,7 +140,8 @@ async def record_observation(intake: Intake, center: Center, obs: Observation) -
     ticket = intake.flusher.ticket()
     emitted, written = await retry_on_conflict(attempt, what="contact")
     # State and events are durable: the provider's answer need not wait for Kafka. The
-    # write returned its outbox, so the flush publishes without reading it again.
+    # write returned its outbox, so the flush publishes without reading it again (unless a
+    # flush of this contact finished since the ticket).
     intake.flusher.flush_later(intake.outbox("contacts"), contact_id, written, since=ticket)
     return emitted
 
